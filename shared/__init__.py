@@ -1,0 +1,1 @@
+"""kommunmobil's own shared package: event contracts, messaging, db, settings, telemetry, auth."""

@@ -1,0 +1,46 @@
+"""Audit trail: who did what to which object, with before/after, in the same transaction.
+
+Under the public access principle (rule B1, P3) the audit log is a record that can be requested.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import trace
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.messaging.tables import tables_of
+
+
+async def record_audit(
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    span_context = trace.get_current_span().get_span_context()
+    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
+    await session.execute(
+        insert(tables_of(session).audit_log).values(
+            actor=actor, action=action, object_type=object_type, object_id=object_id,
+            before=before, after=after, trace_id=trace_id,
+        )
+    )
+
+
+async def audit_entries(
+    session: AsyncSession, *, object_type: str, object_id: str
+) -> list[dict[str, Any]]:
+    table = tables_of(session).audit_log
+    rows = await session.execute(
+        select(table)
+        .where(table.c.object_type == object_type, table.c.object_id == object_id)
+        .order_by(table.c.id)
+    )
+    return [dict(row._mapping) for row in rows]

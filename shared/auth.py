@@ -1,0 +1,122 @@
+"""Bearer JWT authentication and role checks.
+
+Production verifies tokens against the identity provider's JWKS (`KM_JWT_JWKS_URL`); the embedded
+default uses a locally generated RSA key under `var/` and `kommunmobil token` mints tokens with it.
+`aud`, `iss` and `exp` are required and the algorithm list is explicit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.errors import Forbidden, Unauthorized
+from shared.settings import CommonSettings
+
+Role = Literal["it-service", "guideline-owner", "auditor", "department-head", "orderer", "employee"]
+KNOWN_ROLES: frozenset[str] = frozenset(Role.__args__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class User:
+    person_id: str
+    roles: frozenset[str]
+
+    def has_any(self, *roles: str) -> bool:
+        return bool(self.roles.intersection(roles))
+
+
+def dev_key_path(var_dir: Path) -> Path:
+    return var_dir / "dev-jwt-signing-key.pem"
+
+
+def load_or_create_dev_key(var_dir: Path) -> rsa.RSAPrivateKey:
+    path = dev_key_path(var_dir)
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.touch(mode=0o600)
+    path.write_bytes(pem)
+    return key
+
+
+def mint_token(
+    key: rsa.RSAPrivateKey, *, subject: str, roles: list[str], issuer: str, audience: str,
+    ttl_seconds: int = 8 * 3600, extra: dict[str, Any] | None = None,
+) -> str:
+    now = int(time.time())
+    claims = {"sub": subject, "roles": roles, "iss": issuer, "aud": audience,
+              "iat": now, "exp": now + ttl_seconds, **(extra or {})}
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+class TokenVerifier:
+    """Verifies bearer tokens against a fixed public key or a JWKS endpoint."""
+
+    def __init__(self, settings: CommonSettings, public_key: Any | None = None) -> None:
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._algorithms = list(settings.jwt_algorithms)
+        self._public_key = public_key
+        self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+
+    async def verify(self, token: str) -> User:
+        try:
+            key = self._public_key
+            if self._jwks is not None:
+                # PyJWKClient fetches (and caches) over blocking HTTP: keep it off the event loop.
+                key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key
+            claims = jwt.decode(
+                token, key, algorithms=self._algorithms, audience=self._audience,
+                issuer=self._issuer, options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"The access token is not valid: {exc}") from exc
+        roles = claims.get("roles", [])
+        if not isinstance(roles, list):
+            raise Unauthorized("The access token's roles claim must be a list")
+        return User(person_id=str(claims["sub"]), roles=frozenset(map(str, roles)))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Sign in: a bearer access token is required")
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, User]]:
+    """A dependency that admits only callers holding one of `roles` (function-level auth, BFLA)."""
+
+    async def dependency(user: CurrentUser) -> User:
+        if not user.has_any(*roles):
+            raise Forbidden(f"This needs one of the roles: {', '.join(sorted(roles))}")
+        return user
+
+    return dependency

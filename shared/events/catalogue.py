@@ -1,0 +1,326 @@
+"""The v1 event catalogue: every integration event, defined once.
+
+Names are the contract (`<service>.<event-name>.v1`). Adding an optional field is compatible;
+removing, renaming or retyping one needs a new version (a new class with `version = 2`).
+Rule IDs refer to ../shared/guideline/RULES.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.base import Event
+
+PersonId = str  # the HR system's person id (also the JWT `sub`)
+UnitId = str  # the organisation's unit code
+
+
+class _Lifecycle(Event):
+    service = "lifecycle"
+
+
+class _Orders(Event):
+    service = "orders"
+
+
+class _Inventory(Event):
+    service = "inventory"
+
+
+# --- lifecycle: the organisation and the employees (HR), returns, losses, private use ----------
+
+
+class UnitRegistered(_Lifecycle):
+    event_name = "unit-registered"
+    unit_id: UnitId
+    name: str
+    administration: str
+    parent_unit_id: UnitId | None = None
+    cost_centre: str
+    head_person_id: PersonId | None = None
+
+
+class UnitChanged(UnitRegistered):
+    event_name = "unit-changed"
+
+
+class EmployeeHired(_Lifecycle):
+    event_name = "employee-hired"
+    person_id: PersonId
+    unit_id: UnitId
+    nearest_manager_id: PersonId | None = None
+    start_date: date
+
+
+class EmployeeTransferred(_Lifecycle):
+    """rule U7: a move to another unit means devices go back to the nearest manager."""
+
+    event_name = "employee-transferred"
+    person_id: PersonId
+    from_unit_id: UnitId
+    to_unit_id: UnitId
+    nearest_manager_id: PersonId | None = None
+    effective_date: date
+
+
+class EmploymentEnded(_Lifecycle):
+    """rule U7: devices may not be kept after the last day."""
+
+    event_name = "employment-ended"
+    person_id: PersonId
+    unit_id: UnitId
+    last_day: date
+    nearest_manager_id: PersonId | None = None
+
+
+ReturnReason = Literal["employment-ended", "transferred", "consumed", "not-needed", "replaced"]
+
+
+class ReturnRequested(_Lifecycle):
+    event_name = "return-requested"
+    return_case_id: uuid.UUID
+    device_id: uuid.UUID
+    person_id: PersonId | None = None
+    unit_id: UnitId
+    reason: ReturnReason
+    due_date: date
+    receiver_person_id: PersonId | None = None
+
+
+class ReturnOverdue(_Lifecycle):
+    event_name = "return-overdue"
+    return_case_id: uuid.UUID
+    device_id: uuid.UUID
+    person_id: PersonId | None = None
+    due_date: date
+    escalated_to: PersonId | None = None
+
+
+class ReturnCompleted(_Lifecycle):
+    event_name = "return-completed"
+    return_case_id: uuid.UUID
+    device_id: uuid.UUID
+    person_id: PersonId | None = None
+    received_by: PersonId
+    completed_at: datetime
+
+
+class LossReported(_Lifecycle):
+    """rule U9: blocks the SIM, locks or wipes the device, opens a replacement path."""
+
+    event_name = "loss-reported"
+    loss_id: uuid.UUID
+    device_id: uuid.UUID
+    person_id: PersonId | None = None
+    reported_by: PersonId
+    circumstances: str = ""
+
+
+class PrivateUseApproved(_Lifecycle):
+    """rule P1: the head decides; the employee signs the agreement."""
+
+    event_name = "private-use-approved"
+    agreement_id: uuid.UUID
+    person_id: PersonId
+    subscription_id: uuid.UUID | None = None
+    approved_by: PersonId
+    valid_from: date
+
+
+class PrivateUseEnded(_Lifecycle):
+    event_name = "private-use-ended"
+    agreement_id: uuid.UUID
+    person_id: PersonId
+    reason: Literal["employment-ended", "revoked", "expired", "employee-request"]
+    ended_on: date
+
+
+# --- orders: orderers, the ordering workflow -------------------------------------------------
+
+
+class OrdererAppointed(_Orders):
+    """rule O2: the department head appoints the authorised orderers."""
+
+    event_name = "orderer-appointed"
+    unit_id: UnitId
+    person_id: PersonId
+    appointed_by: PersonId
+
+
+class OrdererRevoked(_Orders):
+    event_name = "orderer-revoked"
+    unit_id: UnitId
+    person_id: PersonId
+    revoked_by: PersonId
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    catalogue_item_id: str
+    kind: Literal["phone", "tablet", "accessory", "subscription", "sim", "extension"]
+    tier: Literal["robust", "simple", "standard", "advanced"] | None = None
+    quantity: int = Field(default=1, ge=1)
+
+
+class OrderSubmitted(_Orders):
+    event_name = "order-submitted"
+    order_id: uuid.UUID
+    unit_id: UnitId
+    cost_centre: str
+    orderer_id: PersonId
+    recipient_person_id: PersonId | None = None  # None: a shared device for the unit (rule U8)
+    lines: tuple[OrderLine, ...]
+    justification: str | None = None  # rule O4: required for the advanced tier
+
+
+class OrderApproved(_Orders):
+    """rule O3: the head of the paying unit approved; inventory may now reserve and issue."""
+
+    event_name = "order-approved"
+    order_id: uuid.UUID
+    unit_id: UnitId
+    cost_centre: str
+    recipient_person_id: PersonId | None = None
+    lines: tuple[OrderLine, ...]
+    approved_by: PersonId
+
+
+class OrderRejected(_Orders):
+    event_name = "order-rejected"
+    order_id: uuid.UUID
+    rejected_by: PersonId
+    reason: str
+
+
+class OrderCancelled(_Orders):
+    event_name = "order-cancelled"
+    order_id: uuid.UUID
+    cancelled_by: PersonId
+    reason: str
+
+
+class OrderFulfilled(_Orders):
+    event_name = "order-fulfilled"
+    order_id: uuid.UUID
+    device_ids: tuple[uuid.UUID, ...] = ()
+    subscription_ids: tuple[uuid.UUID, ...] = ()
+
+
+# --- inventory: the always-current register (rule B2) ----------------------------------------
+
+DeviceKind = Literal["phone", "tablet", "sim", "accessory", "desk-phone"]
+
+
+class DeviceReceived(_Inventory):
+    event_name = "device-received"
+    device_id: uuid.UUID
+    kind: DeviceKind
+    model_id: str
+    serial_number: str
+    order_id: uuid.UUID | None = None
+    owner: Literal["municipality"] = "municipality"  # rule B1
+
+
+class DeviceReserved(_Inventory):
+    event_name = "device-reserved"
+    device_id: uuid.UUID
+    order_id: uuid.UUID
+
+
+class DeviceIssued(_Inventory):
+    """rule U8: held by one person (personal) or by one unit (shared); rule B1 acknowledged."""
+
+    event_name = "device-issued"
+    device_id: uuid.UUID
+    order_id: uuid.UUID | None = None
+    holder_person_id: PersonId | None = None
+    unit_id: UnitId
+    issued_by: PersonId
+    terms_acknowledged_at: datetime | None = None
+
+
+class DeviceReturned(_Inventory):
+    event_name = "device-returned"
+    device_id: uuid.UUID
+    from_person_id: PersonId | None = None
+    unit_id: UnitId
+    received_by: PersonId
+    return_case_id: uuid.UUID | None = None
+
+
+class DeviceLost(_Inventory):
+    event_name = "device-lost"
+    device_id: uuid.UUID
+    person_id: PersonId | None = None
+    loss_id: uuid.UUID | None = None
+    sim_blocked: bool
+    mdm_action: Literal["lost-mode", "wipe", "none"]
+
+
+class DeviceConsumed(_Inventory):
+    """rule C1: no more security updates, or cannot run the apps the job needs."""
+
+    event_name = "device-consumed"
+    device_id: uuid.UUID
+    model_id: str
+    reason: Literal["security-updates-ended", "required-app-unsupported"]
+    holder_person_id: PersonId | None = None
+    unit_id: UnitId | None = None
+    decided_on: date
+
+
+class DeviceHandedToSupplier(_Inventory):
+    """rule C2: the supplier reuses or recycles and confirms the erasure."""
+
+    event_name = "device-handed-to-supplier"
+    device_id: uuid.UUID
+    supplier: str
+    erasure_confirmation: str
+
+
+class SubscriptionActivated(_Inventory):
+    event_name = "subscription-activated"
+    subscription_id: uuid.UUID
+    phone_number: str
+    unit_id: UnitId
+    holder_person_id: PersonId | None = None
+    calls: bool = True
+    sms: bool = True
+    mms: bool = True
+    data_gb: int = Field(default=0, ge=0)
+
+
+class SubscriptionTerminated(_Inventory):
+    event_name = "subscription-terminated"
+    subscription_id: uuid.UUID
+    phone_number: str
+    reason: str
+
+
+class ComplianceViolation(_Inventory):
+    """rules U4 (no passcode) and U5 (SIM and device must both be municipal)."""
+
+    event_name = "compliance-violation"
+    rule: Literal["U4", "U5"]
+    device_id: uuid.UUID | None = None
+    sim_iccid: str | None = None
+    detail: str
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    UnitRegistered, UnitChanged, EmployeeHired, EmployeeTransferred, EmploymentEnded,
+    ReturnRequested, ReturnOverdue, ReturnCompleted, LossReported, PrivateUseApproved,
+    PrivateUseEnded,
+    OrdererAppointed, OrdererRevoked, OrderSubmitted, OrderApproved, OrderRejected,
+    OrderCancelled, OrderFulfilled,
+    DeviceReceived, DeviceReserved, DeviceIssued, DeviceReturned, DeviceLost, DeviceConsumed,
+    DeviceHandedToSupplier, SubscriptionActivated, SubscriptionTerminated, ComplianceViolation,
+)
+
+REGISTRY: dict[str, type[Event]] = {cls.cloudevent_type(): cls for cls in ALL_EVENTS}
+BY_ROUTING_KEY: dict[str, type[Event]] = {cls.routing_key(): cls for cls in ALL_EVENTS}

@@ -1,0 +1,1 @@
+"""The event backbone: outbox, relay, inbox, consumers, and two transports (RabbitMQ, in-process)."""

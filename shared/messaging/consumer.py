@@ -1,0 +1,149 @@
+"""The consumer pipeline: validate, dedupe through the inbox, apply, commit — then ack.
+
+The event id is inserted into the inbox in the handler's own transaction, so a redelivery of an
+already applied event is a no-op. Infrastructure trouble (PostgreSQL unreachable) is retried here,
+holding the message unacked, because it says nothing about the message; a failing handler is
+retried through the broker up to the delivery limit and then dead-lettered with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+import asyncpg
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Tracer
+from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import transaction
+from shared.events.base import Envelope, Event, UnknownEventType, decode
+from shared.events.catalogue import REGISTRY
+from shared.messaging.tables import tables_of
+from shared.messaging.transport import ACKED, Delivery, Outcome, Subscription, Verdict
+from shared.telemetry import context_from_headers
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope, Event], Awaitable[None]]
+
+_TRANSIENT = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    sa_exc.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when the failure is the infrastructure's, not the message's."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _TRANSIENT):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (
+            current.__cause__ or current.__context__)
+    return False
+
+
+async def record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
+    """Insert the event id; False when this consumer already applied the event."""
+    inbox = tables_of(session).inbox
+    result = await session.execute(
+        insert(inbox)
+        .values(consumer=consumer, event_id=envelope.id, routing_key=envelope.routing_key)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return result.first() is not None
+
+
+@dataclass
+class EventConsumer:
+    """One service's consumer: a queue, the events it handles, and the pipeline around them."""
+
+    name: str
+    sessions: async_sessionmaker[AsyncSession]
+    handlers: Mapping[type[Event], Handler]
+    tracer: Tracer
+    delivery_limit: int = 5
+    prefetch: int = 64
+    infrastructure_backoff: float = 0.5
+
+    @property
+    def queue(self) -> str:
+        return f"{self.name}.inbox"
+
+    def subscription(self) -> Subscription:
+        return Subscription(
+            queue=self.queue,
+            routing_keys=sorted(cls.routing_key() for cls in self.handlers),
+            callback=self.process,
+            prefetch=self.prefetch,
+            delivery_limit=self.delivery_limit,
+        )
+
+    async def process(self, delivery: Delivery) -> Outcome:
+        try:
+            envelope, event = decode(delivery.body, REGISTRY)
+        except (ValidationError, UnknownEventType, ValueError) as exc:
+            return Outcome(Verdict.DEAD_LETTER, f"invalid event: {exc}")
+        handler = self.handlers.get(type(event))
+        if handler is None:
+            return Outcome(Verdict.DEAD_LETTER, f"{self.name} has no handler for {envelope.type}")
+        with self.tracer.start_as_current_span(
+            f"{envelope.routing_key} process",
+            context=context_from_headers(delivery.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": self.queue,
+                "messaging.message.id": envelope.id,
+                "messaging.rabbitmq.destination.routing_key": envelope.routing_key,
+            },
+        ):
+            return await self._apply(delivery, envelope, event, handler)
+
+    async def _apply(
+        self, delivery: Delivery, envelope: Envelope, event: Event, handler: Handler
+    ) -> Outcome:
+        backoff = self.infrastructure_backoff
+        while True:
+            try:
+                async with transaction(self.sessions) as session:
+                    if await record_in_inbox(session, self.name, envelope):
+                        await handler(session, envelope, event)
+                return ACKED
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    log.warning("database unavailable, holding %s: %r", envelope.id, exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                trace.get_current_span().record_exception(exc)
+                if delivery.attempt >= self.delivery_limit:
+                    return Outcome(
+                        Verdict.DEAD_LETTER,
+                        f"failed {delivery.attempt} times; last error: {exc!r}"[:1000],
+                    )
+                log.warning("handler failed on attempt %d for %s: %r",
+                            delivery.attempt, envelope.id, exc)
+                await asyncio.sleep(min(0.1 * delivery.attempt, 1.0))
+                return Outcome(Verdict.RETRY, repr(exc))

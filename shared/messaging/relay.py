@@ -1,0 +1,189 @@
+"""The outbox relay: claims unsent rows, publishes them with confirms, marks them sent.
+
+Rows are claimed with `SELECT … FOR UPDATE SKIP LOCKED`, never with a "last id" cursor (ids
+commit out of order), so any number of relays can run in parallel. The claim transaction stays open
+while the batch is published; a relay that dies before its commit releases the locks and the rows
+are published again — consumers dedupe through their inbox. LISTEN/NOTIFY only wakes the relay
+early; it polls regardless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from opentelemetry.trace import SpanKind, Tracer
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import asyncpg_dsn, transaction
+from shared.messaging.tables import BackboneTables, backbone_tables
+from shared.messaging.transport import PublishFailed, Transport
+from shared.telemetry import context_from, current_traceparent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    failed: int = 0
+    pruned: int = 0
+
+
+@dataclass
+class OutboxRelay:
+    schema: str
+    sessions: async_sessionmaker[AsyncSession]
+    transport: Transport
+    tracer: Tracer
+    exchange: str = "kommunmobil.events"
+    batch_size: int = 200
+    poll_seconds: float = 1.0
+    max_backoff_seconds: float = 15.0
+    retention_hours: float = 72.0
+    listen_dsn: str | None = None
+    stats: RelayStats = field(default_factory=RelayStats)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def tables(self) -> BackboneTables:
+        return backbone_tables(self.schema)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until cancelled."""
+        listener = asyncio.create_task(self._listen()) if self.listen_dsn else None
+        prune_every, last_prune = 600.0, 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                claimed = 0
+                try:
+                    if self.transport.is_ready():
+                        claimed = await self.relay_once()
+                    if loop.time() - last_prune > prune_every:
+                        await self.prune()
+                        last_prune = loop.time()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("relay %s: round failed, retrying: %r", self.schema, exc)
+                if claimed < self.batch_size:  # a full batch means more is likely waiting
+                    await self._sleep()
+        finally:
+            if listener:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+
+    async def _sleep(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        self._wake.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch of due rows; returns how many rows were claimed."""
+        outbox = self.tables.outbox
+        async with transaction(self.sessions) as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key,
+                           outbox.c.envelope, outbox.c.traceparent, outbox.c.attempts)
+                    .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= func.now())
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            results = await asyncio.gather(*(self._publish(row) for row in rows))
+            sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+            if sent:
+                await session.execute(
+                    update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
+                )
+            for row, error in zip(rows, results, strict=True):
+                if error is not None:
+                    await self._mark_failed(session, row, error)
+            self.stats.published += len(sent)
+            self.stats.failed += len(rows) - len(sent)
+            return len(rows)
+
+    async def _publish(self, row: Any) -> str | None:
+        with self.tracer.start_as_current_span(
+            f"{row.routing_key} publish",
+            context=context_from(row.traceparent),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": self.exchange,
+                "messaging.rabbitmq.destination.routing_key": row.routing_key,
+                "messaging.message.id": row.event_id,
+            },
+        ):
+            headers = {"traceparent": current_traceparent() or row.traceparent or ""}
+            try:
+                await self.transport.publish(
+                    row.routing_key, json.dumps(row.envelope).encode(),
+                    message_id=row.event_id, headers=headers,
+                )
+                return None
+            except PublishFailed as exc:
+                return str(exc)
+
+    async def _mark_failed(self, session: AsyncSession, row: Any, error: str) -> None:
+        outbox = self.tables.outbox
+        delay = min(self.max_backoff_seconds, 0.25 * 2 ** min(row.attempts, 16))
+        log.warning("relay %s: %s not published (attempt %d): %s",
+                    self.schema, row.event_id, row.attempts + 1, error)
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id == row.id)
+            .values(
+                attempts=outbox.c.attempts + 1,
+                last_error=error[:2000],
+                next_attempt_at=func.now() + text(f"interval '{delay:.3f} seconds'"),
+            )
+        )
+
+    async def prune(self) -> int:
+        outbox = self.tables.outbox
+        async with transaction(self.sessions) as session:
+            result = await session.execute(
+                outbox.delete().where(
+                    outbox.c.sent_at < func.now() - text(f"interval '{self.retention_hours} hours'")
+                )
+            )
+        pruned = int(getattr(result, "rowcount", 0) or 0)
+        self.stats.pruned += pruned
+        return pruned
+
+    async def _listen(self) -> None:
+        """Keep a LISTEN connection; reconnect forever. Polling covers any gap."""
+        assert self.listen_dsn is not None
+        while True:
+            try:
+                connection = await asyncpg.connect(asyncpg_dsn(self.listen_dsn), timeout=5)
+                try:
+                    await connection.add_listener(self.tables.notify_channel,
+                                                  lambda *_: self._wake.set())
+                    while not connection.is_closed():
+                        await asyncio.sleep(self.poll_seconds * 5)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("relay %s: LISTEN connection lost: %r", self.schema, exc)
+            await asyncio.sleep(self.poll_seconds)

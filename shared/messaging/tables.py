@@ -1,0 +1,109 @@
+"""Backbone tables that live in every service's own schema: outbox, inbox, audit log.
+
+Each service's first migration creates them in its schema (see `create_backbone_tables`); the
+relay, the consumers and `add_event` find them through the session's `info["schema"]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class BackboneTables:
+    schema: str
+    outbox: Table
+    inbox: Table
+    audit_log: Table
+
+    @property
+    def notify_channel(self) -> str:
+        return f"km_outbox_{self.schema}"
+
+
+@cache
+def backbone_tables(schema: str) -> BackboneTables:
+    metadata = MetaData(schema=schema)
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("event_id", Text, nullable=False, unique=True),
+        Column("routing_key", Text, nullable=False),
+        Column("envelope", JSONB, nullable=False),
+        Column("traceparent", Text),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("next_attempt_at", DateTime(timezone=True), nullable=False,
+               server_default=func.now()),
+        Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("last_error", Text),
+        Column("sent_at", DateTime(timezone=True)),
+        # The relay only ever looks at unsent rows: keep that index small.
+        Index("ix_outbox_unsent", "next_attempt_at", "id", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    )
+    inbox = Table(
+        "inbox", metadata,
+        Column("consumer", Text, nullable=False),
+        Column("event_id", Text, nullable=False),
+        Column("routing_key", Text, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id", name="pk_inbox"),
+    )
+    audit_log = Table(
+        "audit_log", metadata,
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
+        Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("actor", Text, nullable=False),
+        Column("action", Text, nullable=False),
+        Column("object_type", Text, nullable=False),
+        Column("object_id", Text, nullable=False),
+        Column("before", JSONB),
+        Column("after", JSONB),
+        Column("trace_id", Text),
+        Index("ix_audit_log_object", "object_type", "object_id"),
+    )
+    return BackboneTables(schema, outbox, inbox, audit_log)
+
+
+def tables_of(session: AsyncSession) -> BackboneTables:
+    schema = session.info.get("schema")
+    if not schema:
+        raise RuntimeError("session was not made by a service sessionmaker (info['schema'] unset)")
+    return backbone_tables(schema)
+
+
+def install_backbone(connection: Connection, schema: str) -> None:
+    """Used by each service's first migration: the v1 shape of the backbone tables.
+
+    Later changes to these tables get migrations of their own; this function is never edited
+    in a way that changes what an already-applied migration created.
+    """
+    tables = backbone_tables(schema)
+    tables.outbox.metadata.create_all(connection)
+    # A statement-level trigger wakes the relays on commit; NOTIFY is only a hint, relays poll too.
+    connection.execute(text(
+        f"""CREATE OR REPLACE FUNCTION "{schema}".notify_outbox() RETURNS trigger AS $$
+        BEGIN PERFORM pg_notify('{tables.notify_channel}', ''); RETURN NULL; END;
+        $$ LANGUAGE plpgsql"""
+    ))
+    connection.execute(text(
+        f'CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox '
+        f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".notify_outbox()'
+    ))

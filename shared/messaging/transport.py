@@ -1,0 +1,148 @@
+"""The transport interface and the in-process transport used by the embedded default.
+
+Both transports run the same outbox, relay, inbox and consumer code. The in-process transport
+delivers synchronously inside `publish`: a publish is "confirmed" only when every bound consumer
+has committed (or dead-lettered) the event, so nothing sits in memory that a crash could lose —
+an unconfirmed row simply stays in the outbox and is published again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm the message (nack, return, timeout or disconnect)."""
+
+
+class Verdict(Enum):
+    ACK = "ack"
+    RETRY = "retry"
+    DEAD_LETTER = "dead-letter"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reason: str | None = None
+
+
+ACKED = Outcome(Verdict.ACK)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    body: bytes
+    routing_key: str
+    message_id: str | None
+    headers: Mapping[str, Any]
+    attempt: int  # 1 on first delivery
+
+
+DeliveryCallback = Callable[[Delivery], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    queue: str
+    routing_keys: Sequence[str]
+    callback: DeliveryCallback
+    prefetch: int = 64
+    delivery_limit: int = 5
+
+
+class Transport(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def is_ready(self) -> bool: ...
+
+    async def publish(
+        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
+    ) -> None: ...
+
+    async def subscribe(self, subscription: Subscription) -> None: ...
+
+
+def topic_matches(pattern: str, routing_key: str) -> bool:
+    """AMQP topic semantics: `*` is exactly one word, `#` zero or more."""
+    parts = []
+    for word in pattern.split("."):
+        parts.append({"*": r"[^.]+", "#": r".*"}.get(word, re.escape(word)))
+    regex = r"\.".join(parts).replace(r".*\.", r"(?:.*\.)?").replace(r"\..*", r"(?:\..*)?")
+    return re.fullmatch(regex, routing_key) is not None
+
+
+@dataclass
+class DeadLetter:
+    queue: str
+    routing_key: str
+    message_id: str | None
+    body: bytes
+    reason: str
+
+
+@dataclass
+class InProcessTransport:
+    """Delivers each publish to every matching subscription before confirming it."""
+
+    subscriptions: list[Subscription] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    _attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    _started: bool = False
+
+    async def start(self) -> None:
+        self._started = True
+
+    async def close(self) -> None:
+        self._started = False
+
+    def is_ready(self) -> bool:
+        return self._started
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        self.subscriptions.append(subscription)
+
+    async def publish(
+        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
+    ) -> None:
+        if not self._started:
+            raise PublishFailed("in-process transport is not running")
+        targets = [
+            s for s in self.subscriptions
+            if any(topic_matches(p, routing_key) for p in s.routing_keys)
+        ]
+        if not targets:
+            # Same contract as a mandatory publish to RabbitMQ: unroutable is not "sent".
+            raise PublishFailed(f"unroutable: no queue is bound to {routing_key}")
+        results = await asyncio.gather(
+            *(self._deliver(s, routing_key, body, message_id, headers) for s in targets)
+        )
+        if not all(results):
+            raise PublishFailed("a consumer asked for redelivery")
+
+    async def _deliver(
+        self, sub: Subscription, routing_key: str, body: bytes, message_id: str,
+        headers: Mapping[str, Any],
+    ) -> bool:
+        key = (sub.queue, message_id)
+        attempt = self._attempts.get(key, 0) + 1
+        outcome = await sub.callback(Delivery(body, routing_key, message_id, headers, attempt))
+        if outcome.verdict is Verdict.RETRY and attempt < sub.delivery_limit:
+            self._attempts[key] = attempt
+            return False
+        self._attempts.pop(key, None)
+        if outcome.verdict is not Verdict.ACK:
+            reason = outcome.reason or f"delivery limit {sub.delivery_limit} reached"
+            log.error("dead-lettered %s on %s: %s", message_id, sub.queue, reason)
+            self.dead_letters.append(DeadLetter(sub.queue, routing_key, message_id, body, reason))
+        return True

@@ -1,0 +1,210 @@
+"""The service frame shared by all three services: app factory, lifespan, health, sessions.
+
+The lifespan owns the engine, the transport connection, the outbox relay and the consumer. A
+service is stateless: any number of replicas may run against one PostgreSQL and one RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.auth import TokenVerifier
+from shared.db import make_engine, transaction
+from shared.errors import install_problem_handlers, problem
+from shared.events.base import Event
+from shared.messaging.consumer import EventConsumer, Handler
+from shared.messaging.rabbitmq import RabbitTransport
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.transport import Transport
+from shared.migrations import upgrade_to_head_async
+from shared.settings import CommonSettings, ServiceSettings
+from shared.telemetry import make_tracer_provider
+
+log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+
+BackgroundJob = Callable[["ServiceRuntime"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service itself; everything else is the shared frame."""
+
+    name: str  # also its Postgres schema and its queue prefix
+    title: str
+    description: str
+    router: APIRouter
+    handlers: Mapping[type[Event], Handler]
+    migrations_dir: Path
+    background_jobs: Sequence[BackgroundJob] = ()
+
+
+@dataclass
+class ServiceRuntime:
+    spec: ServiceSpec
+    common: CommonSettings
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    transport: Transport
+    tracer_provider: TracerProvider
+    relay: OutboxRelay
+    consumer: EventConsumer
+    broker_connected: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+
+def build_transport(common: CommonSettings, service: str) -> Transport:
+    assert common.broker_url, "RabbitMQ transport needs KM_BROKER_URL"
+    return RabbitTransport(
+        common.broker_url,
+        exchange=common.exchange,
+        dead_letter_exchange=common.dead_letter_exchange,
+        connection_name=f"kommunmobil-{service}",
+        heartbeat=common.broker_heartbeat_seconds,
+        publish_timeout=common.publish_timeout_seconds,
+    )
+
+
+async def _connect_and_subscribe(runtime: ServiceRuntime) -> None:
+    """Retry the first connection until the broker answers; robust connections do the rest."""
+    delay = 0.5
+    while True:
+        try:
+            await runtime.transport.start()
+            await runtime.transport.subscribe(runtime.consumer.subscription())
+            runtime.broker_connected.set()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s: broker not reachable yet (%r); retrying", runtime.spec.name, exc)
+            with contextlib.suppress(Exception):
+                await runtime.transport.close()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def create_app(
+    spec: ServiceSpec,
+    *,
+    common: CommonSettings,
+    settings: ServiceSettings,
+    database_url: str,
+    token_verifier: TokenVerifier,
+    transport: Transport | None = None,
+    tracer_provider: TracerProvider | None = None,
+    run_migrations: bool = True,
+) -> FastAPI:
+    """Build one service. Pass `transport` to share an in-process transport (embedded default)."""
+    owns_transport = transport is None
+    provider = tracer_provider or make_tracer_provider(spec.name, common.otlp_endpoint)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await upgrade_to_head_async(spec.name, spec.migrations_dir, database_url)
+        engine = make_engine(database_url, pool_size=settings.db_pool_size,
+                             application_name=f"kommunmobil-{spec.name}")
+        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                                      info={"schema": spec.name})
+        the_transport = transport or build_transport(common, spec.name)
+        tracer = provider.get_tracer(f"kommunmobil.{spec.name}")
+        runtime = ServiceRuntime(
+            spec=spec, common=common, settings=settings, engine=engine, sessions=sessions,
+            transport=the_transport, tracer_provider=provider,
+            relay=OutboxRelay(
+                schema=spec.name, sessions=sessions, transport=the_transport, tracer=tracer,
+                exchange=common.exchange, batch_size=settings.relay_batch_size,
+                poll_seconds=settings.relay_poll_seconds,
+                max_backoff_seconds=settings.relay_max_backoff_seconds,
+                retention_hours=settings.outbox_retention_hours, listen_dsn=database_url,
+            ),
+            consumer=EventConsumer(
+                name=spec.name, sessions=sessions, handlers=spec.handlers, tracer=tracer,
+                delivery_limit=settings.delivery_limit, prefetch=settings.prefetch,
+            ),
+        )
+        app.state.runtime = runtime
+        app.state.sessions = sessions
+        if owns_transport:
+            runtime.tasks.append(asyncio.create_task(_connect_and_subscribe(runtime)))
+        else:
+            await the_transport.subscribe(runtime.consumer.subscription())
+            runtime.broker_connected.set()
+        runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
+        runtime.tasks.extend(asyncio.create_task(job(runtime)) for job in spec.background_jobs)
+        log.info("%s started", spec.name)
+        try:
+            yield
+        finally:
+            for task in runtime.tasks:
+                task.cancel()
+            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if owns_transport:
+                await the_transport.close()
+            await engine.dispose()
+            provider.force_flush()
+
+    app = FastAPI(
+        title=spec.title, description=spec.description, version=API_VERSION,
+        lifespan=lifespan,
+    )
+    app.state.token_verifier = token_verifier
+    install_problem_handlers(app)
+    app.include_router(_health_router())
+    app.include_router(spec.router)
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
+                                       excluded_urls="healthz,readyz")
+    return app
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @router.get("/readyz", summary="Database and broker reachable", response_model=None)
+    async def readyz(request: Request) -> JSONResponse | dict[str, Any]:
+        runtime: ServiceRuntime | None = getattr(request.app.state, "runtime", None)
+        checks = {"database": False, "broker": False}
+        if runtime is not None:
+            checks["broker"] = runtime.broker_connected.is_set() and runtime.transport.is_ready()
+            with contextlib.suppress(Exception):
+                async with runtime.engine.connect() as connection:
+                    await asyncio.wait_for(connection.execute(text("SELECT 1")), 2)
+                    checks["database"] = True
+        if all(checks.values()):
+            return {"status": "ready", "checks": checks}
+        failing = ", ".join(k for k, ok in checks.items() if not ok)
+        return problem(503, "not-ready", "Not ready", f"unreachable: {failing}",
+                       "/readyz", checks=checks)
+
+    return router
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's one transaction: committed before the response is sent, or rolled back."""
+    async with transaction(request.app.state.sessions) as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
