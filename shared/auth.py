@@ -79,7 +79,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> User:
         try:
-            key = self._public_key
+            key: Any = self._public_key
             if self._jwks is not None:
                 # PyJWKClient fetches (and caches) over blocking HTTP: keep it off the event loop.
                 key = (await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)).key

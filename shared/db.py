@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -27,13 +26,9 @@ NAMING_CONVENTION = {
 }
 
 
-def schema_base(schema: str) -> type[DeclarativeBase]:
-    """A declarative base whose tables all live in one service's schema."""
-
-    class Base(DeclarativeBase):
-        metadata = MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
-
-    return Base
+def schema_metadata(schema: str) -> MetaData:
+    """Metadata whose tables all live in one service's schema."""
+    return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
 def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") -> AsyncEngine:

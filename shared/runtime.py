@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +38,7 @@ from shared.telemetry import make_tracer_provider
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 
-BackgroundJob = Callable[["ServiceRuntime"], Awaitable[None]]
+BackgroundJob = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
 @dataclass(frozen=True)

@@ -3,4 +3,6 @@
 from shared.events.base import Envelope, Event, decode, encode, wrap
 from shared.events.catalogue import ALL_EVENTS, BY_ROUTING_KEY, REGISTRY
 
-__all__ = ["ALL_EVENTS", "BY_ROUTING_KEY", "REGISTRY", "Envelope", "Event", "decode", "encode", "wrap"]
+__all__ = [
+    "ALL_EVENTS", "BY_ROUTING_KEY", "REGISTRY", "Envelope", "Event", "decode", "encode", "wrap",
+]

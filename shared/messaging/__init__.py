@@ -1,1 +1,1 @@
-"""The event backbone: outbox, relay, inbox, consumers, and two transports (RabbitMQ, in-process)."""
+"""The event backbone: outbox, relay, inbox, consumers; RabbitMQ and in-process transports."""

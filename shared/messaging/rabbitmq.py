@@ -30,7 +30,7 @@ REASON_HEADER = "x-km-dead-letter-reason"
 
 
 def inbox_queue_arguments(service_queue: str, dlx: str, delivery_limit: int) -> dict[str, Any]:
-    """Must equal deploy/rabbitmq/definitions.json, or the declare fails with PRECONDITION_FAILED."""
+    """Must equal deploy/rabbitmq/definitions.json, else the declare fails (PRECONDITION_FAILED)."""
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": delivery_limit,
@@ -147,7 +147,7 @@ class RabbitTransport:
     async def _handle(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
         headers = dict(message.headers or {})
         # quorum queues count earlier failed deliveries in x-delivery-count
-        attempt = int(headers.get("x-delivery-count", 0) or 0) + 1  # type: ignore[call-overload]
+        attempt = int(str(headers.get("x-delivery-count") or 0)) + 1
         delivery = Delivery(message.body, message.routing_key or "", message.message_id,
                             headers, attempt)
         try:

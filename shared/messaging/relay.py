@@ -177,8 +177,9 @@ class OutboxRelay:
                 try:
                     await connection.add_listener(self.tables.notify_channel,
                                                   lambda *_: self._wake.set())
-                    while not connection.is_closed():
-                        await asyncio.sleep(self.poll_seconds * 5)
+                    closed = asyncio.Event()
+                    connection.add_termination_listener(lambda _, done=closed: done.set())
+                    await closed.wait()
                 finally:
                     with contextlib.suppress(Exception):
                         await connection.close()

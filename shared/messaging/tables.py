@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -55,7 +56,8 @@ def backbone_tables(schema: str) -> BackboneTables:
         Column("last_error", Text),
         Column("sent_at", DateTime(timezone=True)),
         # The relay only ever looks at unsent rows: keep that index small.
-        Index("ix_outbox_unsent", "next_attempt_at", "id", postgresql_where=text("sent_at IS NULL")),
+        Index("ix_outbox_unsent", "next_attempt_at", "id",
+              postgresql_where=text("sent_at IS NULL")),
         Index("ix_outbox_sent_at", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
     )
     inbox = Table(

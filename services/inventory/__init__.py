@@ -1,0 +1,1 @@
+"""Inventory: the always-current register of every device, SIM and subscription (rule B2)."""

@@ -1,0 +1,1 @@
+"""Lifecycle: the organisation and its employees (HR), returns, losses and private use."""

@@ -1,0 +1,195 @@
+"""The `kommunmobil` command: run the system, one service, mint dev tokens, write contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+from rich.console import Console
+
+from shared.auth import TokenVerifier, load_or_create_dev_key, mint_token
+from shared.messaging.transport import InProcessTransport, Transport
+from shared.runtime import ServiceSpec, create_app
+from shared.settings import (
+    SERVICE_NAMES,
+    CommonSettings,
+    ConfigurationError,
+    ServiceSettings,
+    database_url_for,
+    load,
+    service_settings,
+)
+from shared.telemetry import configure_logging
+
+app = typer.Typer(help="kommunmobil: mobile devices and telephony, from order to scrapping.",
+                  no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def spec_of(service: str) -> ServiceSpec:
+    spec: ServiceSpec = importlib.import_module(f"services.{service}.main").SPEC
+    return spec
+
+
+def _load_common() -> CommonSettings:
+    try:
+        return load(CommonSettings)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _load_service(service: str) -> ServiceSettings:
+    try:
+        return service_settings(service)
+    except ConfigurationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def token_verifier(common: CommonSettings) -> TokenVerifier:
+    if common.jwt_jwks_url:
+        return TokenVerifier(common)
+    key = load_or_create_dev_key(common.var_dir)
+    return TokenVerifier(common, public_key=key.public_key())
+
+
+@dataclass
+class _Served:
+    name: str
+    app: FastAPI
+    settings: ServiceSettings
+
+
+class _QuietServer(uvicorn.Server):
+    """Several servers share one loop; the CLI, not each server, owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve_all(served: list[_Served], log_level: str) -> None:
+    servers = [
+        _QuietServer(uvicorn.Config(s.app, host=s.settings.host, port=s.settings.port,
+                                    log_config=None, log_level=log_level.lower(), lifespan="on"))
+        for s in served
+    ]
+    def stop_all() -> None:
+        for server in servers:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_all)
+    await asyncio.gather(*(server.serve() for server in servers))
+
+
+def _build(service: str, common: CommonSettings, database_url: str | None,
+           transport: Transport | None) -> _Served:
+    settings = _load_service(service)
+    url = database_url_for(common, settings) or database_url
+    if not url:
+        variable = f"KM_DATABASE_URL (or KM_{service.upper()}_DATABASE_URL)"
+        console.print(f"[red]{variable} is not set[/red]")
+        raise typer.Exit(2)
+    fastapi_app = create_app(spec_of(service), common=common, settings=settings, database_url=url,
+                             token_verifier=token_verifier(common), transport=transport)
+    return _Served(service, fastapi_app, settings)
+
+
+@app.command()
+def up() -> None:
+    """Run all three services in one process (embedded PostgreSQL and in-process events unless
+    KM_DATABASE_URL / KM_BROKER_URL are set)."""
+    common = _load_common()
+    configure_logging(common.log_level)
+    database_url = common.database_url
+    if not database_url:
+        from shared.embedded import start_embedded_postgres
+
+        _server, database_url = start_embedded_postgres(common.var_dir)
+        console.print(f"embedded PostgreSQL: [bold]{database_url}[/bold]")
+    transport: Transport | None = None if common.broker_url else InProcessTransport()
+    console.print("events: " + ("RabbitMQ " + common.broker_url.split("@")[-1]
+                                if common.broker_url else "in-process transport"))
+    served = [_build(name, common, database_url, transport) for name in SERVICE_NAMES]
+    for s in served:
+        console.print(f"  {s.name:<10} http://{s.settings.host}:{s.settings.port}  "
+                      f"(OpenAPI: /docs)")
+    console.print("token: [bold]kommunmobil token --sub it-1 --role it-service[/bold]")
+
+    async def main() -> None:
+        if transport is not None:
+            await transport.start()
+        await _serve_all(served, common.log_level)
+        if transport is not None:
+            await transport.close()
+
+    asyncio.run(main())
+
+
+@app.command()
+def serve(service: Annotated[str, typer.Argument(help="orders | inventory | lifecycle")]) -> None:
+    """Run one service (API, relay, consumer) on real PostgreSQL and RabbitMQ, for production."""
+    if service not in SERVICE_NAMES:
+        console.print(f"[red]unknown service {service!r}; choose one of {', '.join(SERVICE_NAMES)}")
+        raise typer.Exit(2)
+    common = _load_common()
+    configure_logging(common.log_level)
+    if not common.broker_url:
+        console.print("[red]KM_BROKER_URL is not set: `serve` needs RabbitMQ "
+                      "(use `kommunmobil up` for the embedded default)[/red]")
+        raise typer.Exit(2)
+    served = _build(service, common, None, None)
+    asyncio.run(_serve_all([served], common.log_level))
+
+
+@app.command()
+def token(
+    sub: Annotated[str, typer.Option(help="person id")] = "it-1",
+    role: Annotated[list[str] | None, typer.Option(help="role; repeat for several")] = None,
+    ttl: Annotated[int, typer.Option(help="lifetime in seconds")] = 8 * 3600,
+) -> None:
+    """Mint a development token signed with the embedded default's local key."""
+    common = _load_common()
+    if common.environment == "production":
+        console.print("[red]refusing to mint tokens in production[/red]")
+        raise typer.Exit(2)
+    key = load_or_create_dev_key(common.var_dir)
+    typer.echo(mint_token(key, subject=sub, roles=role or ["it-service"], issuer=common.jwt_issuer,
+                          audience=common.jwt_audience, ttl_seconds=ttl))
+
+
+@app.command()
+def contracts(
+    check: Annotated[bool, typer.Option(help="fail if the checked-in files are stale")] = False,
+) -> None:
+    """Write docs/schemas/*.json and docs/asyncapi.yaml from the event models."""
+    from shared.events.contracts import stale_files, write_contracts
+
+    if check:
+        stale = stale_files()
+        for path in stale:
+            console.print(f"[red]stale: {path}[/red]")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_contracts():
+        console.print(f"wrote {path}")
+
+
+def main() -> None:
+    logging.captureWarnings(True)
+    app()
+
+
+if __name__ == "__main__":
+    main()

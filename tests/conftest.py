@@ -1,0 +1,94 @@
+"""Shared fixtures: a throwaway database on the real PostgreSQL and a throwaway vhost on the real
+RabbitMQ per test session, so tests never see each other's data or queues."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.auth import mint_token
+from shared.db import asyncpg_dsn
+from shared.settings import DEV_AUDIENCE, DEV_ISSUER
+from tests.system import RunningSystem, run_system
+
+ADMIN_DATABASE_URL = os.environ.get(
+    "KM_TEST_ADMIN_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+BROKER_BASE_URL = os.environ.get("KM_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, empty database on the shared PostgreSQL, dropped afterwards."""
+    name = f"km_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(asyncpg_dsn(ADMIN_DATABASE_URL))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    try:
+        yield ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        admin = await asyncpg.connect(asyncpg_dsn(ADMIN_DATABASE_URL))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    async with fresh_database() as url:
+        yield url
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """A private vhost on the shared RabbitMQ: queues and exchanges of one test run only."""
+    vhost = f"km-test-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    yield BROKER_BASE_URL.rstrip("/") + "/" + vhost
+    _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="session")
+def token_for(signing_key: rsa.RSAPrivateKey):  # type: ignore[no-untyped-def]
+    def make(sub: str = "it-1", *roles: str) -> dict[str, str]:
+        token = mint_token(signing_key, subject=sub, roles=list(roles or ("it-service",)),
+                           issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def system_inprocess(signing_key: rsa.RSAPrivateKey) -> AsyncIterator[RunningSystem]:
+    async with fresh_database() as url, run_system(url, None, signing_key) as system:
+        yield system
+
+
+@pytest.fixture(scope="session")
+async def system_rabbitmq(
+    signing_key: rsa.RSAPrivateKey, broker_url: str
+) -> AsyncIterator[RunningSystem]:
+    async with fresh_database() as url, run_system(url, broker_url, signing_key) as system:
+        yield system
+
+
+@pytest.fixture(params=["inprocess", "rabbitmq"])
+def system(request: pytest.FixtureRequest) -> RunningSystem:
+    """The three services, running for real, on each transport in turn."""
+    return request.getfixturevalue(f"system_{request.param}")  # type: ignore[no-any-return]

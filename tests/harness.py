@@ -1,0 +1,157 @@
+"""A probe service for backbone tests: its own schema, outbox, relay, inbox and consumer, whose one
+effect per event is a row in `effects`. Counting those rows proves "nothing lost, nothing twice".
+
+It runs the very same shared code as the three services, on either transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from shared.db import make_engine, transaction
+from shared.events.base import Envelope, Event, encode, wrap
+from shared.events.catalogue import UnitRegistered
+from shared.messaging.consumer import EventConsumer
+from shared.messaging.outbox import add_event
+from shared.messaging.rabbitmq import RabbitTransport
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.tables import install_backbone
+from shared.messaging.transport import InProcessTransport, Transport
+
+FailPolicy = Callable[[str, int], bool]  # (key, attempt) -> raise?
+
+
+def unit_event(key: str) -> UnitRegistered:
+    return UnitRegistered(unit_id=key, name=f"Unit {key}", administration="Probe",
+                          cost_centre="1000")
+
+
+def make_transport(kind: str, broker_url: str | None, name: str, **options: Any) -> Transport:
+    if kind == "inprocess":
+        return InProcessTransport()
+    assert broker_url
+    return RabbitTransport(broker_url, exchange=f"{name}.events",
+                           dead_letter_exchange=f"{name}.dead-letter", connection_name=name,
+                           **options)
+
+
+@dataclass
+class Probe:
+    name: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    transport: Transport
+    relay: OutboxRelay
+    consumer: EventConsumer
+    tracer_provider: TracerProvider
+    fail: FailPolicy | None = None
+    attempts: dict[str, int] = field(default_factory=dict)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    async def emit(self, key: str, *, commit: bool = True) -> Envelope:
+        """A business transaction: one state change plus its event, committed or rolled back."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(text(f'INSERT INTO "{self.name}".requests (key) VALUES (:k)'),
+                                  {"k": key})
+            envelope = await add_event(session, unit_event(key))
+            if not commit:
+                await session.rollback()
+        return envelope
+
+    async def emit_many(self, keys: list[str], per_transaction: int = 100) -> None:
+        for start in range(0, len(keys), per_transaction):
+            async with transaction(self.sessions) as session:
+                for key in keys[start:start + per_transaction]:
+                    await add_event(session, unit_event(key))
+
+    async def effects(self) -> dict[str, int]:
+        async with self.engine.connect() as connection:
+            rows = await connection.execute(
+                text(f'SELECT key, count(*) FROM "{self.name}".effects GROUP BY key'))
+            return {row[0]: row[1] for row in rows}
+
+    async def unsent(self) -> int:
+        async with self.engine.connect() as connection:
+            return int((await connection.execute(text(
+                f'SELECT count(*) FROM "{self.name}".outbox WHERE sent_at IS NULL'))).scalar_one())
+
+    async def wait_for_effects(self, keys: set[str], timeout: float = 30.0) -> dict[str, int]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            effects = await self.effects()
+            if keys <= effects.keys() or asyncio.get_running_loop().time() > deadline:
+                return effects
+            await asyncio.sleep(0.05)
+
+    def raw_message(self, key: str) -> tuple[bytes, str]:
+        envelope = wrap(unit_event(key))
+        return encode(envelope), envelope.id
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.transport.close()
+        await self.engine.dispose()
+
+
+async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{name}"'))
+        await connection.run_sync(install_backbone, name)
+        await connection.execute(text(
+            f'CREATE TABLE "{name}".effects (id bigserial primary key, key text not null, '
+            f'event_id text not null)'))
+        await connection.execute(text(f'CREATE TABLE "{name}".requests (key text not null)'))
+
+
+async def start_probe(
+    database_url: str, kind: str, broker_url: str | None = None, *,
+    fail: FailPolicy | None = None, delivery_limit: int = 3, prefetch: int = 64,
+    relay_count: int = 1, batch_size: int = 200, run_relay: bool = True,
+    transport_options: dict[str, Any] | None = None, name: str | None = None,
+    create_schema: bool = True,
+) -> Probe:
+    name = name or f"probe_{uuid.uuid4().hex[:8]}"
+    engine = make_engine(database_url, pool_size=10, application_name=name)
+    if create_schema:
+        await create_probe_schema(engine, name)
+    sessions = async_sessionmaker(engine, expire_on_commit=False, info={"schema": name})
+    transport = make_transport(kind, broker_url, name, **(transport_options or {}))
+    provider = TracerProvider()
+    tracer = provider.get_tracer("probe")
+    probe = Probe(name, engine, sessions, transport, None, None, provider, fail)  # type: ignore[arg-type]
+
+    async def handler(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, UnitRegistered)
+        await session.execute(
+            text(f'INSERT INTO "{name}".effects (key, event_id) VALUES (:k, :e)'),
+            {"k": event.unit_id, "e": envelope.id})
+        attempt = probe.attempts[event.unit_id] = probe.attempts.get(event.unit_id, 0) + 1
+        if probe.fail is not None and probe.fail(event.unit_id, attempt):
+            raise RuntimeError(f"handler failure injected for {event.unit_id} (attempt {attempt})")
+
+    probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
+                                   tracer=tracer, delivery_limit=delivery_limit, prefetch=prefetch)
+    probe.relay = OutboxRelay(schema=name, sessions=sessions, transport=transport, tracer=tracer,
+                              batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0,
+                              listen_dsn=database_url)
+    await transport.start()
+    await transport.subscribe(probe.consumer.subscription())
+    if run_relay:
+        for index in range(relay_count):
+            relay = probe.relay if index == 0 else OutboxRelay(
+                schema=name, sessions=sessions, transport=transport, tracer=tracer,
+                batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0)
+            probe.tasks.append(asyncio.create_task(relay.run()))
+    return probe

@@ -1,0 +1,119 @@
+"""The backbone's promises, on both transports, against real PostgreSQL (and real RabbitMQ)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from shared.messaging.rabbitmq import REASON_HEADER
+from shared.messaging.transport import InProcessTransport
+from tests.harness import Probe, start_probe
+
+pytestmark = pytest.mark.parametrize("kind", ["inprocess", "rabbitmq"])
+
+
+@pytest.fixture
+async def probe_factory(database_url: str, broker_url: str) -> AsyncIterator:  # type: ignore[type-arg]
+    probes: list[Probe] = []
+
+    async def make(kind: str, **options: object) -> Probe:
+        probe = await start_probe(database_url, kind, broker_url, **options)  # type: ignore[arg-type]
+        probes.append(probe)
+        return probe
+
+    yield make
+    for probe in probes:
+        await probe.stop()
+
+
+async def dead_letters(probe: Probe, broker_url: str, expected: int) -> list[tuple[bytes, str]]:
+    """(body, reason) of dead-lettered messages, read from the DLQ itself."""
+    if isinstance(probe.transport, InProcessTransport):
+        for _ in range(200):
+            if len(probe.transport.dead_letters) >= expected:
+                break
+            await asyncio.sleep(0.05)
+        return [(d.body, d.reason) for d in probe.transport.dead_letters]
+    found: list[tuple[bytes, str]] = []
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(f"{probe.name}.dlq")
+        for _ in range(200):
+            message = await queue.get(fail=False, no_ack=True)
+            if message is None:
+                if len(found) >= expected:
+                    break
+                await asyncio.sleep(0.1)
+                continue
+            found.append((message.body, str((message.headers or {}).get(REASON_HEADER))))
+    return found
+
+
+async def test_rolled_back_event_is_never_published_and_committed_one_applies_once(
+    kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind)
+    await probe.emit("rolled-back", commit=False)
+    await probe.emit("committed")
+    effects = await probe.wait_for_effects({"committed"})
+    await asyncio.sleep(0.5)  # give a wrongly published event time to show up
+    effects = await probe.effects()
+    assert effects == {"committed": 1}
+    assert await probe.unsent() == 0
+
+
+async def test_same_message_delivered_twice_has_one_effect(kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind)
+    body, message_id = probe.raw_message("twice")
+    for _ in range(2):
+        await probe.transport.publish("lifecycle.unit-registered.v1", body,
+                                      message_id=message_id, headers={})
+    await probe.emit("marker")  # published after the duplicates; once it lands they have too
+    await probe.wait_for_effects({"marker", "twice"})
+    await asyncio.sleep(0.3)
+    assert await probe.effects() == {"twice": 1, "marker": 1}
+
+
+async def test_consumer_failing_before_commit_is_redelivered_and_applied_once(
+    kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind, fail=lambda key, attempt: attempt == 1)
+    await probe.emit("flaky")
+    effects = await probe.wait_for_effects({"flaky"})
+    assert effects == {"flaky": 1}
+    assert probe.attempts["flaky"] == 2  # the first attempt's effect was rolled back
+
+
+async def test_poison_message_is_dead_lettered_with_reason_and_others_flow(
+    kind: str, probe_factory, broker_url: str) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind, fail=lambda key, attempt: key == "poison", delivery_limit=3)
+    await probe.emit("poison")
+    healthy = {f"healthy-{i}" for i in range(20)}
+    for key in sorted(healthy):
+        await probe.emit(key)
+    effects = await probe.wait_for_effects(healthy)
+    assert {k: effects.get(k) for k in healthy} == dict.fromkeys(healthy, 1)
+    letters = await dead_letters(probe, broker_url, expected=1)
+    assert len(letters) == 1
+    body, reason = letters[0]
+    assert b'"poison"' in body
+    assert "failed 3 times" in reason and "handler failure injected" in reason
+    assert probe.attempts["poison"] == 3
+    assert "poison" not in await probe.effects()
+
+
+async def test_schema_invalid_message_goes_straight_to_dlq_with_validation_error(
+    kind: str, probe_factory, broker_url: str) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind)
+    body, message_id = probe.raw_message("invalid")
+    broken = body.replace(b'"cost_centre":"1000"', b'"cost_centre":12')
+    await probe.transport.publish("lifecycle.unit-registered.v1", broken,
+                                  message_id=message_id, headers={})
+    await probe.emit("after-invalid")
+    await probe.wait_for_effects({"after-invalid"})
+    letters = await dead_letters(probe, broker_url, expected=1)
+    assert len(letters) == 1
+    assert "invalid event" in letters[0][1] and "cost_centre" in letters[0][1]
+    assert await probe.effects() == {"after-invalid": 1}
