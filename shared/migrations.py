@@ -6,6 +6,7 @@ lock, so only one of them applies a migration.
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -23,9 +24,16 @@ def alembic_config(schema: str, migrations_dir: Path, database_url: str) -> Conf
     return config
 
 
+# Alembic's `op` and `context` are process-global proxies: two upgrades in parallel threads of one
+# process (three services under `kommunmobil up`) would run each other's scripts. Across
+# processes the advisory lock in run_env() serialises replicas.
+_alembic_lock = threading.Lock()
+
+
 def upgrade_to_head(schema: str, migrations_dir: Path, database_url: str) -> None:
     """Blocking; call from a thread when an event loop is running (env.py runs its own loop)."""
-    command.upgrade(alembic_config(schema, migrations_dir, database_url), "head")
+    with _alembic_lock:
+        command.upgrade(alembic_config(schema, migrations_dir, database_url), "head")
 
 
 async def upgrade_to_head_async(schema: str, migrations_dir: Path, database_url: str) -> None:

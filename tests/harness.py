@@ -56,6 +56,7 @@ class Probe:
     fail: FailPolicy | None = None
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    relays: list[OutboxRelay] = field(default_factory=list)
 
     async def emit(self, key: str, *, commit: bool = True) -> Envelope:
         """A business transaction: one state change plus its event, committed or rolled back."""
@@ -92,6 +93,19 @@ class Probe:
                 return effects
             await asyncio.sleep(0.05)
 
+    def start_relays(self, count: int = 1) -> list[OutboxRelay]:
+        """Run `count` more relays on this probe's outbox (the first one is `self.relay`)."""
+        started = []
+        for _ in range(count):
+            relay = self.relay if not self.relays else OutboxRelay(
+                schema=self.name, sessions=self.sessions, transport=self.transport,
+                tracer=self.relay.tracer, batch_size=self.relay.batch_size, poll_seconds=0.2,
+                max_backoff_seconds=1.0)
+            self.relays.append(relay)
+            started.append(relay)
+            self.tasks.append(asyncio.create_task(relay.run()))
+        return started
+
     def raw_message(self, key: str) -> tuple[bytes, str]:
         envelope = wrap(unit_event(key))
         return encode(envelope), envelope.id
@@ -120,8 +134,10 @@ async def start_probe(
     fail: FailPolicy | None = None, delivery_limit: int = 3, prefetch: int = 64,
     relay_count: int = 1, batch_size: int = 200, run_relay: bool = True,
     transport_options: dict[str, Any] | None = None, name: str | None = None,
-    create_schema: bool = True,
+    create_schema: bool = True, subscribe: bool = True,
 ) -> Probe:
+    """`subscribe=False`: the caller subscribes (e.g. with a wrapped callback) or another
+    process consumes; `run_relay=False`: the caller starts relays later (`start_relays`)."""
     name = name or f"probe_{uuid.uuid4().hex[:8]}"
     engine = make_engine(database_url, pool_size=10, application_name=name)
     if create_schema:
@@ -147,11 +163,8 @@ async def start_probe(
                               batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0,
                               listen_dsn=database_url)
     await transport.start()
-    await transport.subscribe(probe.consumer.subscription())
+    if subscribe:
+        await transport.subscribe(probe.consumer.subscription())
     if run_relay:
-        for index in range(relay_count):
-            relay = probe.relay if index == 0 else OutboxRelay(
-                schema=name, sessions=sessions, transport=transport, tracer=tracer,
-                batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0)
-            probe.tasks.append(asyncio.create_task(relay.run()))
+        probe.start_relays(relay_count)
     return probe
