@@ -145,6 +145,7 @@ def serve(service: Annotated[str, typer.Argument(help="orders | inventory | life
         console.print(f"[red]unknown service {service!r}; choose one of {', '.join(SERVICE_NAMES)}")
         raise typer.Exit(2)
     common = _load_common()
+    _load_service(service)  # every setting is checked before anything starts
     configure_logging(common.log_level)
     if not common.broker_url:
         console.print("[red]KM_BROKER_URL is not set: `serve` needs RabbitMQ "

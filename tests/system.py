@@ -12,12 +12,14 @@ from typing import Any, TypeVar
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import TokenVerifier
 from shared.cli import spec_of
 from shared.messaging.transport import InProcessTransport, Transport
 from shared.runtime import create_app
 from shared.settings import SERVICE_NAMES, CommonSettings, service_settings
+from shared.telemetry import make_tracer_provider
 
 T = TypeVar("T")
 
@@ -28,6 +30,7 @@ class RunningSystem:
     apps: dict[str, FastAPI]
     clients: dict[str, httpx.AsyncClient]
     transport: Transport | None
+    spans: InMemorySpanExporter
 
     def __getattr__(self, service: str) -> httpx.AsyncClient:
         try:
@@ -50,6 +53,7 @@ async def eventually(probe: Callable[[], Awaitable[T]], until: Callable[[T], boo
 @asynccontextmanager
 async def run_system(database_url: str, broker_url: str | None, signing_key: rsa.RSAPrivateKey
                      ) -> AsyncIterator[RunningSystem]:
+    spans = InMemorySpanExporter()
     common = CommonSettings(database_url=database_url, broker_url=broker_url,
                             environment="test")
     transport: Transport | None = None if broker_url else InProcessTransport()
@@ -63,12 +67,13 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
         for name in SERVICE_NAMES:
             app = create_app(spec_of(name), common=common, settings=service_settings(name),
                              database_url=database_url, token_verifier=verifier,
-                             transport=transport)
+                             transport=transport,
+                             tracer_provider=make_tracer_provider(name, None, exporter=spans))
             await stack.enter_async_context(app.router.lifespan_context(app))
             apps[name] = app
             clients[name] = await stack.enter_async_context(httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"))
-        system = RunningSystem("rabbitmq" if broker_url else "inprocess", apps, clients, transport)
+        system = RunningSystem("rabbitmq" if broker_url else "inprocess", apps, clients, transport, spans)
         await eventually(lambda: _all_ready(system), bool, timeout=30)
         yield system
 

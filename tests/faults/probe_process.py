@@ -1,0 +1,144 @@
+"""A probe consumer or relay in a process of its own, so a fault test can SIGKILL it for real.
+
+    python -m tests.faults.probe_process consumer DATABASE_URL BROKER_URL PROBE [--kill-key K
+        --kill-at after-commit|before-commit]
+    python -m tests.faults.probe_process relay DATABASE_URL BROKER_URL PROBE [--kill-key K]
+
+It attaches to a probe whose schema the test already created. It kills itself with SIGKILL (no
+`finally`, no close, no ack, no rollback: the broker and PostgreSQL only see the socket go away):
+- consumer, after-commit: once the event's transaction committed and before the ack is sent;
+- consumer, before-commit: inside the handler, after its effect row was written, before commit;
+- relay: once the broker confirmed the event's publish and before the row was marked sent.
+
+Protocol on stdout, one line each, flushed: `READY`, then JSON records the test reads back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from shared.messaging.relay import OutboxRelay
+from shared.messaging.transport import Delivery, Outcome, Subscription, Transport, Verdict
+from tests.harness import Probe, start_probe
+
+
+def say(record: Mapping[str, Any] | str) -> None:
+    line = record if isinstance(record, str) else json.dumps(record)
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def die(stage: str, key: str) -> NoReturn:
+    say({"killed": stage, "key": key})
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable: SIGKILL cannot be caught")
+
+
+def key_of(body: bytes) -> str:
+    try:
+        return str(json.loads(body)["data"]["unit_id"])
+    except (ValueError, KeyError, TypeError):
+        return "?"
+
+
+async def run_consumer(args: argparse.Namespace) -> None:
+    def fail(key: str, attempt: int) -> bool:
+        if key == args.kill_key and args.kill_at == "before-commit":
+            die("before-commit", key)
+        return False
+
+    probe = await start_probe(args.database_url, "rabbitmq", args.broker_url, name=args.probe,
+                              create_schema=False, subscribe=False, run_relay=False, fail=fail,
+                              prefetch=args.prefetch)
+
+    async def callback(delivery: Delivery) -> Outcome:
+        key = key_of(delivery.body)
+        outcome = await probe.consumer.process(delivery)  # returns after the commit
+        say({"key": key, "attempt": delivery.attempt, "verdict": outcome.verdict.value})
+        if key == args.kill_key and args.kill_at == "after-commit" \
+                and outcome.verdict is Verdict.ACK:
+            die("after-commit", key)  # the transport would ack right after we return
+        return outcome
+
+    subscription = dataclasses.replace(probe.consumer.subscription(), callback=callback)
+    await probe.transport.subscribe(subscription)
+    await serve(probe)
+
+
+@dataclasses.dataclass
+class KillAfterConfirm:
+    """Publishes through the real transport, then dies once `kill_key` was confirmed."""
+
+    inner: Transport
+    kill_key: str | None
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    def is_ready(self) -> bool:
+        return self.inner.is_ready()
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        await self.inner.subscribe(subscription)
+
+    async def publish(
+        self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
+    ) -> None:
+        await self.inner.publish(routing_key, body, message_id=message_id, headers=headers)
+        key = key_of(body)
+        say({"confirmed": key})
+        if key == self.kill_key:
+            die("after-confirm", key)  # the claim transaction is still open, rows unmarked
+
+
+async def run_relay(args: argparse.Namespace) -> None:
+    probe = await start_probe(args.database_url, "rabbitmq", args.broker_url, name=args.probe,
+                              create_schema=False, subscribe=False, run_relay=False)
+    relay = OutboxRelay(schema=probe.name, sessions=probe.sessions,
+                        transport=KillAfterConfirm(probe.transport, args.kill_key),
+                        tracer=probe.relay.tracer, batch_size=args.batch_size, poll_seconds=0.2)
+    probe.tasks.append(asyncio.create_task(relay.run()))
+    await serve(probe)
+
+
+async def serve(probe: Probe) -> None:
+    say("READY")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await probe.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("role", choices=["consumer", "relay"])
+    parser.add_argument("database_url")
+    parser.add_argument("broker_url")
+    parser.add_argument("probe")
+    parser.add_argument("--kill-key")
+    parser.add_argument("--kill-at", choices=["after-commit", "before-commit"],
+                        default="after-commit")
+    parser.add_argument("--prefetch", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=200)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    asyncio.run(run_consumer(args) if args.role == "consumer" else run_relay(args))
+
+
+if __name__ == "__main__":
+    main()
