@@ -73,7 +73,8 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
             apps[name] = app
             clients[name] = await stack.enter_async_context(httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url=f"http://{name}"))
-        system = RunningSystem("rabbitmq" if broker_url else "inprocess", apps, clients, transport, spans)
+        kind = "rabbitmq" if broker_url else "inprocess"
+        system = RunningSystem(kind, apps, clients, transport, spans)
         await eventually(lambda: _all_ready(system), bool, timeout=30)
         yield system
 

@@ -63,7 +63,7 @@ def test_catalogue_names_are_the_v1_contract() -> None:
 def test_events_are_frozen() -> None:
     event = EXAMPLES[0]
     with pytest.raises(Exception, match="frozen"):
-        event.person_id = "someone-else"  # type: ignore[misc]
+        event.person_id = "someone-else"  # type: ignore[attr-defined]
 
 
 def test_checked_in_contracts_match_the_code() -> None:

@@ -66,7 +66,7 @@ async def test_invalid_tokens_are_refused_with_401(system_inprocess: RunningSyst
         "no-exp": forged(signing_key, exp=None),
         "alg-none": {"Authorization": "Bearer " + jwt.encode(
             {"sub": "it-1", "roles": ["it-service"], "iss": DEV_ISSUER, "aud": DEV_AUDIENCE,
-             "exp": int(time.time()) + 60}, None, algorithm="none")},
+             "exp": int(time.time()) + 60}, "", algorithm="none")},
     }[case]
     response = await system_inprocess.lifecycle.post("/v1/units", json=new_unit(),
                                                      headers=headers)
