@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from opentelemetry import trace
@@ -72,6 +73,35 @@ async def record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelo
     return result.first() is not None
 
 
+async def record_many_in_inbox(
+    session: AsyncSession, consumer: str, envelopes: Sequence[Envelope]
+) -> set[str]:
+    """Insert many event ids at once; returns the ids this consumer had not applied yet.
+
+    Sorted, so that two replicas inserting overlapping batches lock rows in the same order and
+    cannot deadlock each other.
+    """
+    inbox = tables_of(session).inbox
+    unique = sorted({e.id: e for e in envelopes}.values(), key=lambda e: e.id)
+    result = await session.execute(
+        insert(inbox)
+        .values([{"consumer": consumer, "event_id": e.id, "routing_key": e.routing_key}
+                 for e in unique])
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return {row[0] for row in result}
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    index: int
+    delivery: Delivery
+    envelope: Envelope
+    event: Event
+    handler: Handler
+
+
 @dataclass
 class EventConsumer:
     """One service's consumer: a queue, the events it handles, and the pipeline around them."""
@@ -93,11 +123,47 @@ class EventConsumer:
             queue=self.queue,
             routing_keys=sorted(cls.routing_key() for cls in self.handlers),
             callback=self.process,
+            batch_callback=self.process_batch,
             prefetch=self.prefetch,
             delivery_limit=self.delivery_limit,
         )
 
     async def process(self, delivery: Delivery) -> Outcome:
+        parsed = self._parse(delivery)
+        if isinstance(parsed, Outcome):
+            return parsed
+        envelope, event, handler = parsed
+        with self._span(delivery, envelope):
+            return await self._apply(delivery, envelope, event, handler)
+
+    async def process_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        """Apply many deliveries in one transaction (one inbox insert, one commit).
+
+        If any handler fails, the batch rolls back and every delivery is applied on its own, so
+        one poison message costs only its own retries and the rest still commit.
+        """
+        outcomes: list[Outcome] = [ACKED] * len(deliveries)
+        batch: list[_Parsed] = []
+        for index, delivery in enumerate(deliveries):
+            parsed = self._parse(delivery)
+            if isinstance(parsed, Outcome):
+                outcomes[index] = parsed
+            else:
+                batch.append(_Parsed(index, delivery, *parsed))
+        if len(batch) > 1:
+            try:
+                await self._apply_together(batch)
+                return outcomes
+            except Exception as exc:
+                log.info("%s: batch of %d failed (%r); applying one by one",
+                         self.name, len(batch), exc)
+        for item in batch:
+            with self._span(item.delivery, item.envelope):
+                outcomes[item.index] = await self._apply(
+                    item.delivery, item.envelope, item.event, item.handler)
+        return outcomes
+
+    def _parse(self, delivery: Delivery) -> Outcome | tuple[Envelope, Event, Handler]:
         try:
             envelope, event = decode(delivery.body, REGISTRY)
         except (ValidationError, UnknownEventType, ValueError) as exc:
@@ -105,7 +171,10 @@ class EventConsumer:
         handler = self.handlers.get(type(event))
         if handler is None:
             return Outcome(Verdict.DEAD_LETTER, f"{self.name} has no handler for {envelope.type}")
-        with self.tracer.start_as_current_span(
+        return envelope, event, handler
+
+    def _span(self, delivery: Delivery, envelope: Envelope) -> Any:
+        return self.tracer.start_as_current_span(
             f"{envelope.routing_key} process",
             context=context_from_headers(delivery.headers),
             kind=SpanKind.CONSUMER,
@@ -116,8 +185,29 @@ class EventConsumer:
                 "messaging.message.id": envelope.id,
                 "messaging.rabbitmq.destination.routing_key": envelope.routing_key,
             },
-        ):
-            return await self._apply(delivery, envelope, event, handler)
+        )
+
+    async def _apply_together(self, batch: Sequence[_Parsed]) -> None:
+        backoff = self.infrastructure_backoff
+        while True:
+            try:
+                async with transaction(self.sessions) as session:
+                    fresh = await record_many_in_inbox(
+                        session, self.name, [item.envelope for item in batch])
+                    for item in batch:
+                        if item.envelope.id in fresh:
+                            fresh.discard(item.envelope.id)  # a duplicate within the batch
+                            with self._span(item.delivery, item.envelope):
+                                await item.handler(session, item.envelope, item.event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("database unavailable, holding %d deliveries: %r", len(batch), exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
 
     async def _apply(
         self, delivery: Delivery, envelope: Envelope, event: Event, handler: Handler

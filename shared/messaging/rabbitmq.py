@@ -3,6 +3,9 @@
 Two robust connections: publishing and consuming are separate so that a publisher blocked by a
 broker alarm never stalls the consumers. Robust connections re-declare the topology and
 re-register consumers after a broker restart, without restarting the process.
+
+A silently dead connection (no FIN, no RST: a cut cable, a dropped NAT entry) is detected by a
+watchdog within two heartbeat intervals, see `RabbitTransport._watch`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aio_pika
+import aiormq.abc
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustChannel,
@@ -23,7 +27,14 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 
 from shared.events.base import CLOUDEVENTS_CONTENT_TYPE
-from shared.messaging.transport import Delivery, PublishFailed, Subscription, Verdict
+from shared.messaging.transport import (
+    Delivery,
+    Outcome,
+    OutgoingMessage,
+    PublishFailed,
+    Subscription,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 REASON_HEADER = "x-km-dead-letter-reason"
@@ -48,7 +59,7 @@ def dead_letter_queue_name(queue: str) -> str:
 class RabbitTransport:
     def __init__(
         self, url: str, *, exchange: str, dead_letter_exchange: str, connection_name: str,
-        heartbeat: int = 10, publish_timeout: float = 5.0,
+        heartbeat: int = 10, publish_timeout: float = 5.0, batch_workers: int = 2,
     ) -> None:
         self._url = url
         self._exchange_name = exchange
@@ -61,6 +72,15 @@ class RabbitTransport:
         self._exchange: AbstractRobustExchange | None = None
         self._dlx: AbstractRobustExchange | None = None
         self._channels: list[AbstractRobustChannel] = []
+        self._batch_workers = batch_workers
+        self._workers: list[asyncio.Task[None]] = []
+        # RabbitMQ sends a heartbeat every heartbeat/2 s whenever it has nothing else to send —
+        # also to a connection it blocks during a memory/disk alarm — so silence longer than two
+        # heartbeat intervals means the path is dead. (aiormq's own check waits (heartbeat+1)*3 s,
+        # e.g. 9 s instead of 4 s for heartbeat=2.)
+        self._dead_after = 2.0 * heartbeat
+        self._watchdog: asyncio.Task[None] | None = None
+        self._dropping: dict[aiormq.abc.AbstractConnection, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         """Connect once; raises if the broker is unreachable (the caller retries)."""
@@ -73,6 +93,8 @@ class RabbitTransport:
         self._dlx = await channel.declare_exchange(
             self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
+        if self._heartbeat > 0 and self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch())
 
     async def _connect(self, role: str) -> AbstractRobustConnection:
         return await aio_pika.connect_robust(
@@ -84,6 +106,10 @@ class RabbitTransport:
         )
 
     async def close(self) -> None:
+        watchdog, self._watchdog = self._watchdog, None
+        for task in (watchdog, *self._dropping.values(), *self._workers):
+            if task is not None:
+                task.cancel()
         for connection in (self._consumer, self._publisher):
             if connection is not None:
                 with contextlib.suppress(Exception):
@@ -92,8 +118,45 @@ class RabbitTransport:
     def is_ready(self) -> bool:
         return all(
             c is not None and not c.is_closed and c.connected.is_set()
+            and self._silence(c) <= self._dead_after
             for c in (self._publisher, self._consumer)
         )
+
+    def _silence(self, connection: AbstractRobustConnection) -> float:
+        """Seconds since the broker last sent anything on `connection` (0 when unknown)."""
+        underlay = connection.transport
+        if underlay is None or self._heartbeat <= 0:
+            return 0.0
+        # aiormq records the time of the last received frame but keeps it private; read it
+        # defensively. If a future aiormq renames it this returns 0 and only aiormq's slower
+        # check remains — tests/faults/test_broker_faults.py (scenario 3) then fails.
+        last = getattr(underlay.connection, "_Connection__last_frame_time", None)
+        if not isinstance(last, float):
+            return 0.0
+        return asyncio.get_running_loop().time() - last
+
+    async def _watch(self) -> None:
+        """Close a connection that went silent, so the robust connection reconnects."""
+        while True:
+            await asyncio.sleep(min(1.0, self._heartbeat / 4))
+            for connection in (self._publisher, self._consumer):
+                underlay = connection.transport if connection is not None else None
+                if connection is None or underlay is None or underlay.connection.is_closed:
+                    continue
+                silence = self._silence(connection)
+                if silence > self._dead_after and underlay.connection not in self._dropping:
+                    log.warning("%s: no frame from RabbitMQ for %.1f s (heartbeat %d s); "
+                                "dropping the connection to reconnect", self._name, silence,
+                                self._heartbeat)
+                    self._drop(underlay.connection, silence)
+
+    def _drop(self, dead: aiormq.abc.AbstractConnection, silence: float) -> None:
+        # In a task: closing a dead socket may wait (aiormq sends Connection.Close and waits up
+        # to 2 s for Close-Ok); the watchdog must keep watching meanwhile.
+        task = asyncio.create_task(
+            dead.close(ConnectionError(f"no frame from RabbitMQ for {silence:.1f} s")))
+        self._dropping[dead] = task
+        task.add_done_callback(lambda _: self._dropping.pop(dead, None))
 
     async def publish(
         self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
@@ -115,6 +178,19 @@ class RabbitTransport:
             raise PublishFailed(f"broker refused or returned {routing_key}: {exc}") from exc
         except (AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
             raise PublishFailed(f"publish of {routing_key} not confirmed: {exc!r}") from exc
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+        """Publish concurrently so confirms pipeline; per message None or the reason it failed."""
+
+        async def one(message: OutgoingMessage) -> str | None:
+            try:
+                await self.publish(message.routing_key, message.body,
+                                   message_id=message.message_id, headers=message.headers)
+                return None
+            except PublishFailed as exc:
+                return str(exc)
+
+        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     async def subscribe(self, subscription: Subscription) -> None:
         assert self._consumer is not None, "start() first"
@@ -139,31 +215,54 @@ class RabbitTransport:
             await queue.bind(exchange, routing_key=key)
         self._channels.append(channel)
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            await self._handle(subscription, message)
+        # Deliveries queue up locally and are applied in batches (one transaction each) by a
+        # few workers; prefetch bounds how many are unacked at any time.
+        pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        for _ in range(self._batch_workers):
+            self._workers.append(asyncio.create_task(self._work(subscription, pending)))
+        await queue.consume(pending.put, no_ack=False)
 
-        await queue.consume(on_message, no_ack=False)
+    async def _work(self, subscription: Subscription,
+                    pending: asyncio.Queue[AbstractIncomingMessage]) -> None:
+        while True:
+            messages = [await pending.get()]
+            while len(messages) < subscription.max_batch and not pending.empty():
+                messages.append(pending.get_nowait())
+            await self._handle(subscription, messages)
 
-    async def _handle(self, subscription: Subscription, message: AbstractIncomingMessage) -> None:
-        headers = dict(message.headers or {})
-        # quorum queues count earlier failed deliveries in x-delivery-count
-        attempt = int(str(headers.get("x-delivery-count") or 0)) + 1
-        delivery = Delivery(message.body, message.routing_key or "", message.message_id,
-                            headers, attempt)
+    async def _handle(self, subscription: Subscription,
+                      messages: list[AbstractIncomingMessage]) -> None:
+        deliveries = [self._delivery(message) for message in messages]
         try:
-            outcome = await subscription.callback(delivery)
-            if outcome.verdict is Verdict.ACK:
-                await message.ack()
-            elif outcome.verdict is Verdict.DEAD_LETTER:
-                await self._dead_letter(subscription, message, outcome.reason or "rejected")
-                await message.ack()
-            else:
-                await message.nack(requeue=True)
+            outcomes = await subscription.deliver_many(deliveries)
         except asyncio.CancelledError:
             raise
         except Exception:
-            # Lost channel or failed dead-letter publish: the message stays unacked and comes back.
-            log.exception("delivery %s not settled; the broker will redeliver", message.message_id)
+            log.exception("consumer %s failed outside its handlers", subscription.queue)
+            outcomes = [Outcome(Verdict.RETRY, "consumer error")] * len(messages)
+        for message, outcome in zip(messages, outcomes, strict=True):
+            try:
+                if outcome.verdict is Verdict.ACK:
+                    await message.ack()
+                elif outcome.verdict is Verdict.DEAD_LETTER:
+                    await self._dead_letter(subscription, message, outcome.reason or "rejected")
+                    await message.ack()
+                else:
+                    await message.nack(requeue=True)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Lost channel or failed dead-letter publish: unacked, so the broker redelivers.
+                log.exception("delivery %s not settled; the broker will redeliver",
+                              message.message_id)
+
+    @staticmethod
+    def _delivery(message: AbstractIncomingMessage) -> Delivery:
+        headers = dict(message.headers or {})
+        # quorum queues count earlier failed deliveries in x-delivery-count
+        attempt = int(str(headers.get("x-delivery-count") or 0)) + 1
+        return Delivery(message.body, message.routing_key or "", message.message_id,
+                        headers, attempt)
 
     async def _dead_letter(
         self, subscription: Subscription, message: AbstractIncomingMessage, reason: str

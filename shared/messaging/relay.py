@@ -13,18 +13,19 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import asyncpg_dsn, transaction
 from shared.messaging.tables import BackboneTables, backbone_tables
-from shared.messaging.transport import PublishFailed, Transport
-from shared.telemetry import context_from, current_traceparent
+from shared.messaging.transport import OutgoingMessage, Transport
+from shared.telemetry import context_from, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            results = await asyncio.gather(*(self._publish(row) for row in rows))
+            results = await self._publish_batch(rows)
             sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
             if sent:
                 await session.execute(
@@ -118,28 +119,38 @@ class OutboxRelay:
             self.stats.failed += len(rows) - len(sent)
             return len(rows)
 
-    async def _publish(self, row: Any) -> str | None:
-        with self.tracer.start_as_current_span(
-            f"{row.routing_key} publish",
-            context=context_from(row.traceparent),
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation.type": "publish",
-                "messaging.destination.name": self.exchange,
-                "messaging.rabbitmq.destination.routing_key": row.routing_key,
-                "messaging.message.id": row.event_id,
-            },
-        ):
-            headers = {"traceparent": current_traceparent() or row.traceparent or ""}
-            try:
-                await self.transport.publish(
-                    row.routing_key, json.dumps(row.envelope).encode(),
-                    message_id=row.event_id, headers=headers,
-                )
-                return None
-            except PublishFailed as exc:
-                return str(exc)
+    async def _publish_batch(self, rows: Sequence[Any]) -> list[str | None]:
+        """Publish the batch in one go; each message gets its own producer span whose context
+        (a child of the request that wrote the row) travels in the message headers."""
+        spans = [
+            self.tracer.start_span(
+                f"{row.routing_key} publish",
+                context=context_from(row.traceparent),
+                kind=SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "publish",
+                    "messaging.destination.name": self.exchange,
+                    "messaging.rabbitmq.destination.routing_key": row.routing_key,
+                    "messaging.message.id": row.event_id,
+                },
+            )
+            for row in rows
+        ]
+        messages = [
+            OutgoingMessage(row.routing_key, json.dumps(row.envelope).encode(), row.event_id,
+                            {"traceparent": traceparent_of(span) or row.traceparent or ""})
+            for row, span in zip(rows, spans, strict=True)
+        ]
+        errors: list[str | None] = ["relay stopped"] * len(rows)
+        try:
+            errors = await self.transport.publish_many(messages)
+        finally:
+            for span, error in zip(spans, errors, strict=True):
+                if error is not None:
+                    span.set_status(Status(StatusCode.ERROR, error))
+                span.end()
+        return errors
 
     async def _mark_failed(self, session: AsyncSession, row: Any, error: str) -> None:
         outbox = self.tables.outbox

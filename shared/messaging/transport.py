@@ -48,6 +48,15 @@ class Delivery:
 
 
 DeliveryCallback = Callable[[Delivery], Awaitable[Outcome]]
+BatchCallback = Callable[[Sequence[Delivery]], Awaitable[list[Outcome]]]
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    routing_key: str
+    body: bytes
+    message_id: str
+    headers: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,14 @@ class Subscription:
     callback: DeliveryCallback
     prefetch: int = 64
     delivery_limit: int = 5
+    # Optional: transports that can hand over several deliveries at once use it instead.
+    batch_callback: BatchCallback | None = None
+    max_batch: int = 100
+
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
+        if self.batch_callback is not None and len(deliveries) > 1:
+            return await self.batch_callback(deliveries)
+        return [await self.callback(d) for d in deliveries]
 
 
 class Transport(Protocol):
@@ -69,6 +86,10 @@ class Transport(Protocol):
     async def publish(
         self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
     ) -> None: ...
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+        """Publish a batch; per message None when confirmed, else why not."""
+        ...
 
     async def subscribe(self, subscription: Subscription) -> None: ...
 
@@ -130,19 +151,51 @@ class InProcessTransport:
         if not all(results):
             raise PublishFailed("a consumer asked for redelivery")
 
-    async def _deliver(
-        self, sub: Subscription, routing_key: str, body: bytes, message_id: str,
-        headers: Mapping[str, Any],
-    ) -> bool:
-        key = (sub.queue, message_id)
-        attempt = self._attempts.get(key, 0) + 1
-        outcome = await sub.callback(Delivery(body, routing_key, message_id, headers, attempt))
-        if outcome.verdict is Verdict.RETRY and attempt < sub.delivery_limit:
-            self._attempts[key] = attempt
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+        """Hand each subscription its share of the batch in one call (one transaction)."""
+        if not self._started:
+            return ["in-process transport is not running"] * len(messages)
+        errors: list[str | None] = [None] * len(messages)
+        routed = [False] * len(messages)
+        for sub in self.subscriptions:
+            mine = [i for i, m in enumerate(messages)
+                    if any(topic_matches(p, m.routing_key) for p in sub.routing_keys)]
+            if not mine:
+                continue
+            deliveries = []
+            for i in mine:
+                routed[i] = True
+                m = messages[i]
+                attempt = self._attempts.get((sub.queue, m.message_id), 0) + 1
+                deliveries.append(Delivery(m.body, m.routing_key, m.message_id, m.headers,
+                                           attempt))
+            outcomes = await sub.deliver_many(deliveries)
+            for i, delivery, outcome in zip(mine, deliveries, outcomes, strict=True):
+                if not self._settle(sub, delivery, outcome):
+                    errors[i] = "a consumer asked for redelivery"
+        for i, m in enumerate(messages):
+            if not routed[i]:
+                errors[i] = f"unroutable: no queue is bound to {m.routing_key}"
+        return errors
+
+    def _settle(self, sub: Subscription, delivery: Delivery, outcome: Outcome) -> bool:
+        """Record the outcome; False when the message must be published again."""
+        key = (sub.queue, delivery.message_id or "")
+        if outcome.verdict is Verdict.RETRY and delivery.attempt < sub.delivery_limit:
+            self._attempts[key] = delivery.attempt
             return False
         self._attempts.pop(key, None)
         if outcome.verdict is not Verdict.ACK:
             reason = outcome.reason or f"delivery limit {sub.delivery_limit} reached"
-            log.error("dead-lettered %s on %s: %s", message_id, sub.queue, reason)
-            self.dead_letters.append(DeadLetter(sub.queue, routing_key, message_id, body, reason))
+            log.error("dead-lettered %s on %s: %s", delivery.message_id, sub.queue, reason)
+            self.dead_letters.append(DeadLetter(sub.queue, delivery.routing_key,
+                                                delivery.message_id, delivery.body, reason))
         return True
+
+    async def _deliver(
+        self, sub: Subscription, routing_key: str, body: bytes, message_id: str,
+        headers: Mapping[str, Any],
+    ) -> bool:
+        attempt = self._attempts.get((sub.queue, message_id), 0) + 1
+        delivery = Delivery(body, routing_key, message_id, headers, attempt)
+        return self._settle(sub, delivery, await sub.callback(delivery))

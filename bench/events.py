@@ -1,0 +1,193 @@
+"""Event backbone benchmark: outbox -> relay -> RabbitMQ -> consumer, one committed effect each.
+
+Prints, from one run on this machine:
+  * the raw aio-pika ceiling (persistent publish with confirms + consume with manual acks, same
+    message size, a quorum queue like ours),
+  * end-to-end events/s through the backbone and its ratio to the ceiling,
+  * commit-to-effect latency p50/p99 at half of the measured end-to-end maximum,
+  * the same on the in-process transport,
+  * 1, 2 and 4 competing consumer replicas (separate processes) on one queue: events/s, duplicates.
+
+    python -m bench.events [--events 20000] [--replicas 1,2,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import aio_pika
+from sqlalchemy import text
+
+from shared.events.base import encode, wrap
+from tests.harness import Probe, start_probe, unit_event
+
+DATABASE_URL = os.environ.get("KM_BENCH_DATABASE_URL",
+                              "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+BROKER_URL = os.environ.get("KM_BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@dataclass
+class Figures:
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+async def raw_ceiling(events: int, size: int) -> Figures:
+    """Publish with confirms and consume with manual acks at once, as the backbone does."""
+    connection = await aio_pika.connect(BROKER_URL)
+    async with connection:
+        publish_channel = await connection.channel(publisher_confirms=True)
+        consume_channel = await connection.channel()
+        await consume_channel.set_qos(prefetch_count=256)
+        queue = await consume_channel.declare_queue(
+            f"bench.raw.{uuid.uuid4().hex[:8]}", durable=True,
+            arguments={"x-queue-type": "quorum"})
+        done = asyncio.Event()
+        received = 0
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal received
+            await message.ack()
+            received += 1
+            if received >= events:
+                done.set()
+
+        await queue.consume(on_message)
+        body = b"x" * size
+        window = asyncio.Semaphore(1000)
+
+        async def publish_one() -> None:
+            async with window:
+                await publish_channel.default_exchange.publish(
+                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue.name)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(publish_one() for _ in range(events)))
+        await done.wait()
+        elapsed = time.perf_counter() - started
+        await queue.delete(if_unused=False, if_empty=False)
+    return Figures(events, elapsed)
+
+
+async def wait_for_all(probe: Probe, expected: int, timeout: float = 600) -> float:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        async with probe.engine.connect() as connection:
+            count = (await connection.execute(
+                text(f'SELECT count(*) FROM "{probe.name}".effects'))).scalar_one()
+        if count >= expected:
+            return time.perf_counter()
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"only {count} of {expected} effects")
+
+
+async def duplicates(probe: Probe) -> int:
+    async with probe.engine.connect() as connection:
+        return int((await connection.execute(text(
+            f'SELECT count(*) - count(DISTINCT key) FROM "{probe.name}".effects'))).scalar_one())
+
+
+async def drop(probe: Probe) -> None:
+    async with probe.engine.begin() as connection:
+        await connection.execute(text(f'DROP SCHEMA "{probe.name}" CASCADE'))
+
+
+async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures, int]:
+    """Prefill the outbox, then time relay + broker + consumer(s) until every effect committed."""
+    probe = await start_probe(DATABASE_URL, kind, BROKER_URL, run_relay=False,
+                              subscribe=replicas == 0, batch_size=500, prefetch=256)
+    workers: list[asyncio.subprocess.Process] = []
+    try:
+        await probe.emit_many([f"k{i}" for i in range(events)], per_transaction=500)
+        for _ in range(replicas):
+            workers.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.replica", probe.name, DATABASE_URL, BROKER_URL))
+        if replicas:
+            await asyncio.sleep(3)  # replicas connect and subscribe
+        started = time.perf_counter()
+        probe.start_relays(1)
+        finished = await wait_for_all(probe, events)
+        return Figures(events, finished - started), await duplicates(probe)
+    finally:
+        for worker in workers:
+            worker.terminate()
+            await worker.wait()
+        await probe.stop()
+        await drop(probe)
+
+
+async def latency_at(kind: str, rate: float, seconds: float) -> list[float]:
+    """Emit at a steady rate, one small transaction every 10 ms; commit-to-effect latencies."""
+    probe = await start_probe(DATABASE_URL, kind, BROKER_URL, batch_size=500, prefetch=256)
+    committed: dict[str, float] = {}
+    per_tick = max(1, round(rate / 100))
+    try:
+        loop = asyncio.get_running_loop()
+        next_tick = loop.time()
+        for tick in range(int(seconds * 100)):
+            keys = [f"t{tick}-{i}" for i in range(per_tick)]
+            await probe.emit_many(keys, per_transaction=per_tick)
+            now = time.time()
+            committed.update(dict.fromkeys(keys, now))
+            next_tick += 0.01
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        await wait_for_all(probe, len(committed))
+        async with probe.engine.connect() as connection:
+            rows = (await connection.execute(text(
+                f'SELECT key, extract(epoch from applied_at) FROM "{probe.name}".effects'))).all()
+        return [float(applied) - committed[key] for key, applied in rows]
+    finally:
+        await probe.stop()
+        await drop(probe)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--replicas", default="1,2,4")
+    args = parser.parse_args()
+    size = len(encode(wrap(unit_event("k12345"))))
+    print(f"message size {size} bytes, {args.events} events, {os.cpu_count()} cores")
+
+    raw = await raw_ceiling(args.events, size)
+    print(f"raw aio-pika ceiling (confirms + manual acks):  {raw.rate:8.0f} msg/s")
+    rabbit, dups = await end_to_end("rabbitmq", args.events)
+    print(f"end to end, RabbitMQ:                            {rabbit.rate:8.0f} events/s  "
+          f"ratio {rabbit.rate / raw.rate:.2f}  duplicates {dups}")
+    latencies = await latency_at("rabbitmq", rabbit.rate / 2, args.latency_seconds)
+    print(f"commit-to-effect at {rabbit.rate / 2:.0f}/s:            "
+          f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(latencies, 99) * 1000:.1f} ms  (n={len(latencies)})")
+    inproc, dups = await end_to_end("inprocess", args.events)
+    print(f"end to end, in-process transport:                {inproc.rate:8.0f} events/s  "
+          f"duplicates {dups}")
+    latencies = await latency_at("inprocess", inproc.rate / 2, args.latency_seconds)
+    print(f"in-process commit-to-effect at {inproc.rate / 2:.0f}/s: "
+          f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
+    for replicas in (int(r) for r in args.replicas.split(",") if r):
+        figures, dups = await end_to_end("rabbitmq", args.events, replicas=replicas)
+        print(f"{replicas} consumer replica process(es):                 "
+              f"{figures.rate:8.0f} events/s  duplicates {dups}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,21 @@
+"""One competing consumer replica for the benchmark: consumes the probe's queue until killed."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from tests.harness import start_probe
+
+
+async def main(schema: str, database_url: str, broker_url: str) -> None:
+    probe = await start_probe(database_url, "rabbitmq", broker_url, name=schema,
+                              create_schema=False, run_relay=False, prefetch=256)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await probe.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))
