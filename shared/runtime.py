@@ -75,6 +75,8 @@ def build_transport(common: CommonSettings, service: str) -> Transport:
         common.broker_url,
         exchange=common.exchange,
         dead_letter_exchange=common.dead_letter_exchange,
+        event_log_queue=common.event_log_queue or None,
+        event_log_max_age=common.event_log_max_age,
         connection_name=f"kommunmobil-{service}",
         heartbeat=common.broker_heartbeat_seconds,
         publish_timeout=common.publish_timeout_seconds,

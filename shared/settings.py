@@ -45,6 +45,10 @@ class CommonSettings(BaseSettings):
     broker_url: str | None = None
     exchange: str = "kommunmobil.events"
     dead_letter_exchange: str = "kommunmobil.dead-letter"
+    # A stream queue bound to every routing key: the replayable event log dashboards read, and
+    # the reason no event is ever unroutable just because no service consumes it yet.
+    event_log_queue: str = "kommunmobil.event-log"
+    event_log_max_age: str = Field(default="30D", pattern=r"^\d+[YMDhms]$")
     jwt_issuer: str = DEV_ISSUER
     jwt_audience: str = DEV_AUDIENCE
     jwt_jwks_url: str | None = None

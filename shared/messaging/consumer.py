@@ -170,7 +170,10 @@ class EventConsumer:
             return Outcome(Verdict.DEAD_LETTER, f"invalid event: {exc}")
         handler = self.handlers.get(type(event))
         if handler is None:
-            return Outcome(Verdict.DEAD_LETTER, f"{self.name} has no handler for {envelope.type}")
+            # A valid event this service does not handle (a broad or stale binding): nothing to
+            # apply, and nothing wrong with the message, so it is acknowledged, not dead-lettered.
+            log.info("%s ignores %s: no handler", self.name, envelope.type)
+            return ACKED
         return envelope, event, handler
 
     def _span(self, delivery: Delivery, envelope: Envelope) -> Any:

@@ -60,6 +60,7 @@ class RabbitTransport:
     def __init__(
         self, url: str, *, exchange: str, dead_letter_exchange: str, connection_name: str,
         heartbeat: int = 10, publish_timeout: float = 5.0, batch_workers: int = 2,
+        event_log_queue: str | None = None, event_log_max_age: str = "30D",
     ) -> None:
         self._url = url
         self._exchange_name = exchange
@@ -73,6 +74,7 @@ class RabbitTransport:
         self._dlx: AbstractRobustExchange | None = None
         self._channels: list[AbstractRobustChannel] = []
         self._batch_workers = batch_workers
+        self._event_log = (event_log_queue, event_log_max_age)
         self._workers: list[asyncio.Task[None]] = []
         # RabbitMQ sends a heartbeat every heartbeat/2 s whenever it has nothing else to send —
         # also to a connection it blocks during a memory/disk alarm — so silence longer than two
@@ -93,6 +95,7 @@ class RabbitTransport:
         self._dlx = await channel.declare_exchange(
             self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
+        await self._declare_event_log()
         if self._heartbeat > 0 and self._watchdog is None:
             self._watchdog = asyncio.create_task(self._watch())
 
@@ -104,6 +107,19 @@ class RabbitTransport:
             reconnect_interval=1,
             client_properties={"connection_name": f"{self._name}-{role}"},
         )
+
+    async def _declare_event_log(self) -> None:
+        """The stream every event lands in (see docs/events.md): dashboards replay it."""
+        name, max_age = self._event_log
+        if not name or self._consumer is None:
+            return
+        channel = await self._consumer.channel()
+        log_queue = await channel.declare_queue(
+            name, durable=True, arguments={"x-queue-type": "stream", "x-max-age": max_age})
+        exchange = await channel.declare_exchange(self._exchange_name,
+                                                  aio_pika.ExchangeType.TOPIC, durable=True)
+        await log_queue.bind(exchange, routing_key="#")
+        await channel.close()
 
     async def close(self) -> None:
         watchdog, self._watchdog = self._watchdog, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -118,6 +119,10 @@ class InProcessTransport:
 
     subscriptions: list[Subscription] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # Like RabbitMQ's event-log stream, it takes every routing key, so an event no service
+    # consumes is still "routed"; without it such a publish fails like a returned mandatory one.
+    event_log: deque[tuple[str, bytes]] | None = field(
+        default_factory=lambda: deque(maxlen=10_000))
     _attempts: dict[tuple[str, str], int] = field(default_factory=dict)
     _started: bool = False
 
@@ -142,7 +147,9 @@ class InProcessTransport:
             s for s in self.subscriptions
             if any(topic_matches(p, routing_key) for p in s.routing_keys)
         ]
-        if not targets:
+        if self.event_log is not None:
+            self.event_log.append((routing_key, body))
+        elif not targets:
             # Same contract as a mandatory publish to RabbitMQ: unroutable is not "sent".
             raise PublishFailed(f"unroutable: no queue is bound to {routing_key}")
         results = await asyncio.gather(
@@ -174,7 +181,9 @@ class InProcessTransport:
                 if not self._settle(sub, delivery, outcome):
                     errors[i] = "a consumer asked for redelivery"
         for i, m in enumerate(messages):
-            if not routed[i]:
+            if self.event_log is not None:
+                self.event_log.append((m.routing_key, m.body))
+            elif not routed[i]:
                 errors[i] = f"unroutable: no queue is bound to {m.routing_key}"
         return errors
 

@@ -47,7 +47,7 @@ def test_transient_errors_are_recognised_through_wrappers() -> None:
 
 
 async def test_in_process_publish_is_confirmed_only_after_consumers_settle() -> None:
-    transport = InProcessTransport()
+    transport = InProcessTransport(event_log=None)
     await transport.start()
     outcomes = iter([Outcome(Verdict.RETRY, "boom"), ACKED])
 
