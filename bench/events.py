@@ -62,7 +62,7 @@ async def raw_ceiling(events: int, size: int) -> Figures:
             if received >= events:
                 done.set()
 
-        await queue.consume(on_message)
+        tag = await queue.consume(on_message)
         body = b"x" * size
         window = asyncio.Semaphore(1000)
 
@@ -76,6 +76,7 @@ async def raw_ceiling(events: int, size: int) -> Figures:
         await asyncio.gather(*(publish_one() for _ in range(events)))
         await done.wait()
         elapsed = time.perf_counter() - started
+        await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
     return Figures(events, elapsed)
 
