@@ -9,11 +9,12 @@ import logging
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 import uvicorn
 from fastapi import FastAPI
+from pydantic_settings import BaseSettings
 from rich.console import Console
 
 from shared.auth import TokenVerifier, load_or_create_dev_key, mint_token
@@ -21,12 +22,12 @@ from shared.messaging.transport import InProcessTransport, Transport
 from shared.runtime import ServiceSpec, create_app
 from shared.settings import (
     SERVICE_NAMES,
+    SETTINGS_CLASSES,
     CommonSettings,
     ConfigurationError,
     ServiceSettings,
     database_url_for,
     load,
-    service_settings,
 )
 from shared.telemetry import configure_logging
 
@@ -40,20 +41,24 @@ def spec_of(service: str) -> ServiceSpec:
     return spec
 
 
-def _load_common() -> CommonSettings:
+S = TypeVar("S", bound=BaseSettings)
+
+
+def _settings_or_exit(cls: type[S]) -> S:
+    """Misconfiguration stops the process with a message naming the variable, exit code 2."""
     try:
-        return load(CommonSettings)
+        return load(cls)
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+
+
+def _load_common() -> CommonSettings:
+    return _settings_or_exit(CommonSettings)
 
 
 def _load_service(service: str) -> ServiceSettings:
-    try:
-        return service_settings(service)
-    except ConfigurationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    return _settings_or_exit(SETTINGS_CLASSES[service])
 
 
 def token_verifier(common: CommonSettings) -> TokenVerifier:

@@ -38,6 +38,18 @@ def make_tracer_provider(
     return provider
 
 
+def messaging_attributes(operation: str, destination: str, routing_key: str,
+                         message_id: str) -> dict[str, str]:
+    """OpenTelemetry messaging semantic conventions for a publish or process span."""
+    return {
+        "messaging.system": "rabbitmq",
+        "messaging.operation.type": operation,
+        "messaging.destination.name": destination,
+        "messaging.rabbitmq.destination.routing_key": routing_key,
+        "messaging.message.id": message_id,
+    }
+
+
 def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
     _propagator.inject(carrier)

@@ -27,7 +27,7 @@ from shared.events.base import Envelope, Event, UnknownEventType, decode
 from shared.events.catalogue import REGISTRY
 from shared.messaging.tables import tables_of
 from shared.messaging.transport import ACKED, Delivery, Outcome, Subscription, Verdict
-from shared.telemetry import context_from_headers
+from shared.telemetry import context_from_headers, messaging_attributes
 
 log = logging.getLogger(__name__)
 
@@ -181,13 +181,8 @@ class EventConsumer:
             f"{envelope.routing_key} process",
             context=context_from_headers(delivery.headers),
             kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.operation.type": "process",
-                "messaging.destination.name": self.queue,
-                "messaging.message.id": envelope.id,
-                "messaging.rabbitmq.destination.routing_key": envelope.routing_key,
-            },
+            attributes=messaging_attributes("process", self.queue, envelope.routing_key,
+                                            envelope.id),
         )
 
     async def _apply_together(self, batch: Sequence[_Parsed]) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.db import asyncpg_dsn, transaction
 from shared.messaging.tables import BackboneTables, backbone_tables
 from shared.messaging.transport import OutgoingMessage, Transport
-from shared.telemetry import context_from, traceparent_of
+from shared.telemetry import context_from, messaging_attributes, traceparent_of
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +127,8 @@ class OutboxRelay:
                 f"{row.routing_key} publish",
                 context=context_from(row.traceparent),
                 kind=SpanKind.PRODUCER,
-                attributes={
-                    "messaging.system": "rabbitmq",
-                    "messaging.operation.type": "publish",
-                    "messaging.destination.name": self.exchange,
-                    "messaging.rabbitmq.destination.routing_key": row.routing_key,
-                    "messaging.message.id": row.event_id,
-                },
+                attributes=messaging_attributes("publish", self.exchange, row.routing_key,
+                                                row.event_id),
             )
             for row in rows
         ]
