@@ -125,7 +125,7 @@ async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
         await connection.run_sync(install_backbone, name)
         await connection.execute(text(
             f'CREATE TABLE "{name}".effects (id bigserial primary key, key text not null, '
-            f'event_id text not null)'))
+            f'event_id text not null, applied_at timestamptz not null default clock_timestamp())'))
         await connection.execute(text(f'CREATE TABLE "{name}".requests (key text not null)'))
 
 

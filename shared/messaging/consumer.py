@@ -18,6 +18,7 @@ import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
+from sqlalchemy import delete
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -93,6 +94,12 @@ async def record_many_in_inbox(
     return {row[0] for row in result}
 
 
+async def forget_in_inbox(session: AsyncSession, consumer: str, event_ids: list[str]) -> None:
+    inbox = tables_of(session).inbox
+    await session.execute(
+        delete(inbox).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)))
+
+
 @dataclass(frozen=True)
 class _Parsed:
     index: int
@@ -100,6 +107,18 @@ class _Parsed:
     envelope: Envelope
     event: Event
     handler: Handler
+
+
+class _HandlerFailed(Exception):
+    """A handler raised inside a batch: names the delivery to set aside."""
+
+    def __init__(self, item: _Parsed) -> None:
+        super().__init__(f"handler failed for {item.envelope.id}")
+        self.item = item
+
+
+# Handlers per savepoint inside a batch: a failure re-runs at most this many.
+_CHUNK = 16
 
 
 @dataclass
@@ -139,8 +158,11 @@ class EventConsumer:
     async def process_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Apply many deliveries in one transaction (one inbox insert, one commit).
 
-        If any handler fails, the batch rolls back and every delivery is applied on its own, so
-        one poison message costs only its own retries and the rest still commit.
+        If a handler fails, the batch rolls back, the failing delivery is set aside to be applied
+        on its own (and retried or dead-lettered), and the rest is applied together again: one
+        poison message costs its own retries and one more batch transaction, not a transaction
+        per delivery. A failure that cannot be pinned on one handler (e.g. at commit) falls back
+        to one transaction per delivery.
         """
         outcomes: list[Outcome] = [ACKED] * len(deliveries)
         batch: list[_Parsed] = []
@@ -150,14 +172,18 @@ class EventConsumer:
                 outcomes[index] = parsed
             else:
                 batch.append(_Parsed(index, delivery, *parsed))
+        # A redelivery failed before (or its consumer died): apply it on its own, so that a
+        # poison message breaks a batch once, not on every one of its attempts.
+        alone = [item for item in batch if item.delivery.attempt > 1]
+        batch = [item for item in batch if item.delivery.attempt == 1]
         if len(batch) > 1:
             try:
-                await self._apply_together(batch)
-                return outcomes
+                alone.extend(await self._apply_together(batch))
+                batch = []
             except Exception as exc:
                 log.info("%s: batch of %d failed (%r); applying one by one",
                          self.name, len(batch), exc)
-        for item in batch:
+        for item in sorted([*alone, *batch], key=lambda item: item.index):
             with self._span(item.delivery, item.envelope):
                 outcomes[item.index] = await self._apply(
                     item.delivery, item.envelope, item.event, item.handler)
@@ -185,19 +211,30 @@ class EventConsumer:
                                             envelope.id),
         )
 
-    async def _apply_together(self, batch: Sequence[_Parsed]) -> None:
+    async def _apply_together(self, batch: Sequence[_Parsed]) -> list[_Parsed]:
+        """One transaction for the batch; returns the deliveries whose handler failed.
+
+        Handlers run in chunks, each under a savepoint: a failing handler rolls back only its
+        chunk, is set aside (its inbox row removed again, so a redelivery applies it), and the
+        rest of the chunk runs again. Savepoints per chunk, not per handler, keep the healthy
+        path at two extra round trips per chunk.
+        """
         backoff = self.infrastructure_backoff
         while True:
             try:
                 async with transaction(self.sessions) as session:
                     fresh = await record_many_in_inbox(
                         session, self.name, [item.envelope for item in batch])
+                    todo = []
                     for item in batch:
                         if item.envelope.id in fresh:
                             fresh.discard(item.envelope.id)  # a duplicate within the batch
-                            with self._span(item.delivery, item.envelope):
-                                await item.handler(session, item.envelope, item.event)
-                return
+                            todo.append(item)
+                    failed = await self._run_in_chunks(session, todo)
+                    if failed:
+                        await forget_in_inbox(session, self.name,
+                                              [item.envelope.id for item in failed])
+                return failed
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -206,6 +243,34 @@ class EventConsumer:
                 log.warning("database unavailable, holding %d deliveries: %r", len(batch), exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]) -> list[_Parsed]:
+        failed: list[_Parsed] = []
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start:start + _CHUNK]
+            while chunk:
+                savepoint = await session.begin_nested()
+                try:
+                    for item in chunk:
+                        await self._run_handler(session, item)
+                    await savepoint.commit()
+                    chunk = []
+                except _HandlerFailed as failure:
+                    await savepoint.rollback()
+                    failed.append(failure.item)
+                    chunk = [item for item in chunk if item is not failure.item]
+        return failed
+
+    async def _run_handler(self, session: AsyncSession, item: _Parsed) -> None:
+        with self._span(item.delivery, item.envelope):
+            try:
+                await item.handler(session, item.envelope, item.event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                raise _HandlerFailed(item) from exc
 
     async def _apply(
         self, delivery: Delivery, envelope: Envelope, event: Event, handler: Handler
@@ -231,7 +296,8 @@ class EventConsumer:
                         Verdict.DEAD_LETTER,
                         f"failed {delivery.attempt} times; last error: {exc!r}"[:1000],
                     )
+                # No sleep here: it would stall a batch worker; the broker's redelivery is the
+                # pause, and the delivery limit bounds the attempts.
                 log.warning("handler failed on attempt %d for %s: %r",
                             delivery.attempt, envelope.id, exc)
-                await asyncio.sleep(min(0.1 * delivery.attempt, 1.0))
                 return Outcome(Verdict.RETRY, repr(exc))

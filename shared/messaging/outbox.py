@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events.base import Envelope, Event, wrap
+from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
 
@@ -23,3 +26,54 @@ async def add_event(session: AsyncSession, event: Event, *, subject: str | None 
         )
     )
     return envelope
+
+
+async def add_events(
+    session: AsyncSession, events: Sequence[tuple[Event, str | None]]
+) -> list[Envelope]:
+    """`add_event` for many events in one executemany (bulk receipts, imports): same rows."""
+    traceparent = current_traceparent()
+    envelopes = [wrap(event, subject=subject, traceparent=traceparent) for event, subject in events]
+    rows = [
+        {"event_id": envelope.id, "routing_key": event.routing_key(),
+         "envelope": envelope.model_dump(mode="json", exclude_none=True),
+         "traceparent": traceparent}
+        for envelope, (event, _) in zip(envelopes, events, strict=True)
+    ]
+    outbox = tables_of(session).outbox
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(outbox), rows[start:start + 1000])
+    return envelopes
+
+
+def outbox_insert_from(
+    event_cls: type[Event], source: str, *, schema: str
+) -> tuple[str, dict[str, Any]]:
+    """The set-based `add_event`: SQL that writes one outbox row per row of `source`.
+
+    `source` is a relation in the caller's statement (a CTE name, e.g. one fed by
+    `UPDATE … RETURNING`) with the columns `subject` (text) and `data` (jsonb: the event's fields,
+    exactly as `event.model_dump(mode="json")` would give them). The envelope is built in SQL in
+    the same CloudEvents shape as `wrap()`, so the relay and consumers cannot tell the rows apart;
+    the caller prefixes its `WITH …` and executes the result in its own transaction. Nothing
+    validates `data` against the event model here: the caller's tests must decode what it writes.
+    """
+    traceparent = current_traceparent()
+    tail = ", 'traceparent', CAST(:km_traceparent AS text)" if traceparent else ""
+    sql = f"""INSERT INTO "{schema}".outbox (event_id, routing_key, envelope, traceparent)
+SELECT s.event_id, :km_routing_key, jsonb_build_object(
+    'specversion', '1.0', 'id', s.event_id, 'source', CAST(:km_source AS text),
+    'type', CAST(:km_type AS text),
+    'time', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'datacontenttype', 'application/json', 'dataschema', CAST(:km_dataschema AS text),
+    'subject', s.subject, 'data', s.data{tail}), CAST(:km_traceparent AS text)
+FROM (SELECT gen_random_uuid()::text AS event_id, src.subject, src.data
+      FROM {source} AS src) AS s"""
+    params = {
+        "km_routing_key": event_cls.routing_key(),
+        "km_source": SOURCE_PREFIX + event_cls.service,
+        "km_type": event_cls.cloudevent_type(),
+        "km_dataschema": f"{SCHEMA_BASE}{event_cls.routing_key()}.json",
+        "km_traceparent": traceparent,
+    }
+    return sql, params

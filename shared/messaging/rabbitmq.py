@@ -56,6 +56,17 @@ def dead_letter_queue_name(queue: str) -> str:
     return queue.removesuffix(".inbox") + ".dlq"
 
 
+def _cancelled_by_caller() -> bool:
+    """Whether a CancelledError means the current task is being cancelled.
+
+    aiormq also throws CancelledError into pending publishes and acks when it drops a connection
+    it found stuck. That is a connection failure: let through, it ended the relay's task for good
+    (fault scenario 3, tests/faults/test_broker_faults.py) and would end a consumer worker.
+    """
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
 class RabbitTransport:
     def __init__(
         self, url: str, *, exchange: str, dead_letter_exchange: str, connection_name: str,
@@ -149,7 +160,7 @@ class RabbitTransport:
         last = getattr(underlay.connection, "_Connection__last_frame_time", None)
         if not isinstance(last, float):
             return 0.0
-        return asyncio.get_running_loop().time() - last
+        return underlay.connection.loop.time() - last  # the clock aiormq stamps with
 
     async def _watch(self) -> None:
         """Close a connection that went silent, so the robust connection reconnects."""
@@ -194,6 +205,11 @@ class RabbitTransport:
             raise PublishFailed(f"broker refused or returned {routing_key}: {exc}") from exc
         except (AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
             raise PublishFailed(f"publish of {routing_key} not confirmed: {exc!r}") from exc
+        except asyncio.CancelledError as exc:
+            if _cancelled_by_caller():
+                raise
+            raise PublishFailed(f"publish of {routing_key} not confirmed: connection dropped"
+                                ) from exc
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
         """Publish concurrently so confirms pipeline; per message None or the reason it failed."""
@@ -256,21 +272,29 @@ class RabbitTransport:
         except Exception:
             log.exception("consumer %s failed outside its handlers", subscription.queue)
             outcomes = [Outcome(Verdict.RETRY, "consumer error")] * len(messages)
-        for message, outcome in zip(messages, outcomes, strict=True):
-            try:
-                if outcome.verdict is Verdict.ACK:
-                    await message.ack()
-                elif outcome.verdict is Verdict.DEAD_LETTER:
-                    await self._dead_letter(subscription, message, outcome.reason or "rejected")
-                    await message.ack()
-                else:
-                    await message.nack(requeue=True)
-            except asyncio.CancelledError:
+        # Concurrently: a dead-letter publish waits for its confirm, the acks need not wait.
+        await asyncio.gather(*(self._settle(subscription, message, outcome)
+                               for message, outcome in zip(messages, outcomes, strict=True)))
+
+    async def _settle(self, subscription: Subscription, message: AbstractIncomingMessage,
+                      outcome: Outcome) -> None:
+        try:
+            if outcome.verdict is Verdict.ACK:
+                await message.ack()
+            elif outcome.verdict is Verdict.DEAD_LETTER:
+                await self._dead_letter(subscription, message, outcome.reason or "rejected")
+                await message.ack()
+            else:
+                await message.nack(requeue=True)
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
                 raise
-            except Exception:
-                # Lost channel or failed dead-letter publish: unacked, so the broker redelivers.
-                log.exception("delivery %s not settled; the broker will redeliver",
-                              message.message_id)
+            log.warning("delivery %s not settled: connection dropped; the broker will "
+                        "redeliver", message.message_id)
+        except Exception:
+            # Lost channel or failed dead-letter publish: unacked, so the broker redelivers.
+            log.exception("delivery %s not settled; the broker will redeliver",
+                          message.message_id)
 
     @staticmethod
     def _delivery(message: AbstractIncomingMessage) -> Delivery:

@@ -6,9 +6,11 @@
 
 It attaches to a probe whose schema the test already created. It kills itself with SIGKILL (no
 `finally`, no close, no ack, no rollback: the broker and PostgreSQL only see the socket go away):
-- consumer, after-commit: once the event's transaction committed and before the ack is sent;
+- consumer, after-commit: once the transaction holding the event committed (the consumer applies
+  deliveries in batches, one transaction each) and before the transport acks them;
 - consumer, before-commit: inside the handler, after its effect row was written, before commit;
-- relay: once the broker confirmed the event's publish and before the row was marked sent.
+- relay: once the broker confirmed the batch holding the event and before the rows were marked
+  sent (the claim transaction is still open).
 
 Protocol on stdout, one line each, flushed: `READY`, then JSON records the test reads back.
 """
@@ -23,11 +25,18 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.transport import Delivery, Outcome, Subscription, Transport, Verdict
+from shared.messaging.transport import (
+    Delivery,
+    Outcome,
+    OutgoingMessage,
+    Subscription,
+    Transport,
+    Verdict,
+)
 from tests.harness import Probe, start_probe
 
 
@@ -50,6 +59,27 @@ def key_of(body: bytes) -> str:
         return "?"
 
 
+Observer = Callable[[Sequence[Delivery], Sequence[Outcome]], None]
+
+
+def observed(subscription: Subscription, observe: Observer) -> Subscription:
+    """The same subscription, with `observe` called once its deliveries were processed (their
+    transaction committed or rolled back) and before the transport settles (acks) them —
+    on both paths, one delivery at a time and in batches."""
+
+    async def one(delivery: Delivery) -> Outcome:
+        outcome = await subscription.callback(delivery)
+        observe([delivery], [outcome])
+        return outcome
+
+    async def many(deliveries: Sequence[Delivery]) -> list[Outcome]:
+        outcomes = await subscription.deliver_many(deliveries)
+        observe(deliveries, outcomes)
+        return outcomes
+
+    return dataclasses.replace(subscription, callback=one, batch_callback=many)
+
+
 async def run_consumer(args: argparse.Namespace) -> None:
     def fail(key: str, attempt: int) -> bool:
         if key == args.kill_key and args.kill_at == "before-commit":
@@ -60,17 +90,17 @@ async def run_consumer(args: argparse.Namespace) -> None:
                               create_schema=False, subscribe=False, run_relay=False, fail=fail,
                               prefetch=args.prefetch)
 
-    async def callback(delivery: Delivery) -> Outcome:
-        key = key_of(delivery.body)
-        outcome = await probe.consumer.process(delivery)  # returns after the commit
-        say({"key": key, "attempt": delivery.attempt, "verdict": outcome.verdict.value})
-        if key == args.kill_key and args.kill_at == "after-commit" \
-                and outcome.verdict is Verdict.ACK:
-            die("after-commit", key)  # the transport would ack right after we return
-        return outcome
+    def after_processing(deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]) -> None:
+        victim_committed = False
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            key = key_of(delivery.body)
+            say({"key": key, "attempt": delivery.attempt, "verdict": outcome.verdict.value,
+                 "batch": len(deliveries)})
+            victim_committed |= key == args.kill_key and outcome.verdict is Verdict.ACK
+        if victim_committed and args.kill_at == "after-commit":
+            die("after-commit", args.kill_key)  # the transport would ack right after we return
 
-    subscription = dataclasses.replace(probe.consumer.subscription(), callback=callback)
-    await probe.transport.subscribe(subscription)
+    await probe.transport.subscribe(observed(probe.consumer.subscription(), after_processing))
     await serve(probe)
 
 
@@ -97,10 +127,19 @@ class KillAfterConfirm:
         self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
     ) -> None:
         await self.inner.publish(routing_key, body, message_id=message_id, headers=headers)
-        key = key_of(body)
-        say({"confirmed": key})
-        if key == self.kill_key:
-            die("after-confirm", key)  # the claim transaction is still open, rows unmarked
+        self._confirmed([key_of(body)])
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+        errors = await self.inner.publish_many(messages)
+        self._confirmed([key_of(m.body) for m, error in zip(messages, errors, strict=True)
+                         if error is None])
+        return errors
+
+    def _confirmed(self, keys: list[str]) -> None:
+        for key in keys:
+            say({"confirmed": key})
+        if self.kill_key in keys:
+            die("after-confirm", self.kill_key)  # the claim transaction is open, rows unmarked
 
 
 async def run_relay(args: argparse.Namespace) -> None:
