@@ -112,9 +112,10 @@ class _Parsed:
 class _HandlerFailed(Exception):
     """A handler raised inside a batch: names the delivery to set aside."""
 
-    def __init__(self, item: _Parsed) -> None:
-        super().__init__(f"handler failed for {item.envelope.id}")
+    def __init__(self, item: _Parsed, cause: Exception) -> None:
+        super().__init__(f"handler failed for {item.envelope.id}: {cause!r}")
         self.item = item
+        self.cause = cause
 
 
 # Handlers per savepoint inside a batch: a failure re-runs at most this many.
@@ -178,7 +179,10 @@ class EventConsumer:
         batch = [item for item in batch if item.delivery.attempt == 1]
         if len(batch) > 1:
             try:
-                alone.extend(await self._apply_together(batch))
+                for failure in await self._apply_together(batch):
+                    # Its handler failed in the batch: that was this delivery's attempt.
+                    outcomes[failure.item.index] = self._failed(
+                        failure.item.delivery, failure.item.envelope, failure.cause)
                 batch = []
             except Exception as exc:
                 log.info("%s: batch of %d failed (%r); applying one by one",
@@ -211,7 +215,7 @@ class EventConsumer:
                                             envelope.id),
         )
 
-    async def _apply_together(self, batch: Sequence[_Parsed]) -> list[_Parsed]:
+    async def _apply_together(self, batch: Sequence[_Parsed]) -> list[_HandlerFailed]:
         """One transaction for the batch; returns the deliveries whose handler failed.
 
         Handlers run in chunks, each under a savepoint: a failing handler rolls back only its
@@ -233,7 +237,7 @@ class EventConsumer:
                     failed = await self._run_in_chunks(session, todo)
                     if failed:
                         await forget_in_inbox(session, self.name,
-                                              [item.envelope.id for item in failed])
+                                              [f.item.envelope.id for f in failed])
                 return failed
             except asyncio.CancelledError:
                 raise
@@ -244,8 +248,9 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]) -> list[_Parsed]:
-        failed: list[_Parsed] = []
+    async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]
+                             ) -> list[_HandlerFailed]:
+        failed: list[_HandlerFailed] = []
         for start in range(0, len(items), _CHUNK):
             chunk = items[start:start + _CHUNK]
             while chunk:
@@ -257,7 +262,7 @@ class EventConsumer:
                     chunk = []
                 except _HandlerFailed as failure:
                     await savepoint.rollback()
-                    failed.append(failure.item)
+                    failed.append(failure)
                     chunk = [item for item in chunk if item is not failure.item]
         return failed
 
@@ -270,7 +275,7 @@ class EventConsumer:
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                raise _HandlerFailed(item) from exc
+                raise _HandlerFailed(item, exc) from exc
 
     async def _apply(
         self, delivery: Delivery, envelope: Envelope, event: Event, handler: Handler
@@ -290,14 +295,17 @@ class EventConsumer:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
-                trace.get_current_span().record_exception(exc)
-                if delivery.attempt >= self.delivery_limit:
-                    return Outcome(
-                        Verdict.DEAD_LETTER,
-                        f"failed {delivery.attempt} times; last error: {exc!r}"[:1000],
-                    )
-                # No sleep here: it would stall a batch worker; the broker's redelivery is the
-                # pause, and the delivery limit bounds the attempts.
-                log.warning("handler failed on attempt %d for %s: %r",
-                            delivery.attempt, envelope.id, exc)
-                return Outcome(Verdict.RETRY, repr(exc))
+                return self._failed(delivery, envelope, exc)
+
+    def _failed(self, delivery: Delivery, envelope: Envelope, exc: Exception) -> Outcome:
+        """A handler failed: retry through the broker, or dead-letter at the delivery limit."""
+        trace.get_current_span().record_exception(exc)
+        if delivery.attempt >= self.delivery_limit:
+            return Outcome(
+                Verdict.DEAD_LETTER,
+                f"failed {delivery.attempt} times; last error: {exc!r}"[:1000],
+            )
+        # No sleep here: it would stall a batch worker; the broker's redelivery is the pause,
+        # and the delivery limit bounds the attempts.
+        log.warning("handler failed on attempt %d for %s: %r", delivery.attempt, envelope.id, exc)
+        return Outcome(Verdict.RETRY, repr(exc))
