@@ -23,7 +23,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import CommonSettings
 
-Role = Literal["it-service", "guideline-owner", "auditor", "department-head", "orderer", "employee"]
+# `mdm` is a machine identity: the device management system posting compliance reports (B2, U4,
+# U5); inventory admits it to that one endpoint and to nothing else.
+Role = Literal["it-service", "guideline-owner", "auditor", "department-head", "orderer", "employee",
+               "mdm"]
 KNOWN_ROLES: frozenset[str] = frozenset(Role.__args__)  # type: ignore[attr-defined]
 
 

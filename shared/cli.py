@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pydantic_settings import BaseSettings
 from rich.console import Console
 
+from services.inventory import cli as inventory_cli
 from shared.auth import TokenVerifier, load_or_create_dev_key, mint_token
 from shared.messaging.transport import InProcessTransport, Transport
 from shared.runtime import ServiceSpec, create_app
@@ -33,6 +34,7 @@ from shared.telemetry import configure_logging
 
 app = typer.Typer(help="kommunmobil: mobile devices and telephony, from order to scrapping.",
                   no_args_is_help=True)
+app.add_typer(inventory_cli.app, name="inventory")  # `kommunmobil inventory import|sweep`
 console = Console(stderr=True)
 
 

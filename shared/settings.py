@@ -7,17 +7,23 @@ service logs in as its own database role (see deploy/README.md).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ServiceName = Literal["orders", "inventory", "lifecycle"]
 SERVICE_NAMES: tuple[ServiceName, ...] = ("orders", "inventory", "lifecycle")
 DEFAULT_PORTS: dict[str, int] = {"orders": 8001, "inventory": 8002, "lifecycle": 8003}
 DEV_ISSUER = "kommunmobil-dev"
 DEV_AUDIENCE = "kommunmobil"
+# The HR webhook's development secret (Standard Webhooks format); refused in production.
+DEV_HR_WEBHOOK_SECRET = "whsec_a29tbXVubW9iaWwgZGV2ZWxvcG1lbnQgSFIga2V5ISE="
 
 
 class ConfigurationError(Exception):
@@ -108,13 +114,74 @@ class OrdersSettings(ServiceSettings):
 class InventorySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="KM_INVENTORY_", extra="ignore", frozen=True)
     port: int = Field(default=DEFAULT_PORTS["inventory"], ge=1, le=65535)
+    # rule C1: how often the consumed-device sweep runs (it is idempotent; replicas may overlap).
+    consumed_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # The outside systems (rules B2, U9); only the honest simulators ship yet (docs/inventory.md).
+    mdm_adapter: Literal["simulator"] = "simulator"
+    operator_adapter: Literal["simulator"] = "simulator"
 
 
 class LifecycleSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="KM_LIFECYCLE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="KM_LIFECYCLE_", extra="ignore", frozen=True,
+                                      populate_by_name=True)
     port: int = Field(default=DEFAULT_PORTS["lifecycle"], ge=1, le=65535)
     # rule U7: how often open return cases are checked for being overdue.
     overdue_sweep_seconds: float = Field(default=300.0, gt=0)
+    # rule U7: an overdue case is escalated again each time this many more days have passed.
+    overdue_repeat_days: int = Field(default=7, ge=1, le=365)
+    # rules C2, C3: a hand-in to IT service is due this many days after it is opened.
+    hand_in_days: int = Field(default=14, ge=0, le=365)
+    # rule U9: the loss instruction on the intranet (Nettan), linked from every loss case.
+    loss_instruction_url: str = "https://nettan.varnamo.se/it/mobila-enheter/forlust"
+    # Due dates are calendar days in the municipality, not in UTC.
+    timezone: str = "Europe/Stockholm"
+    # Standard Webhooks secrets (`whsec_<base64>`) HR signs with. Several are accepted at once so
+    # that a secret can be rotated without downtime: comma- or space-separated, or a JSON list.
+    hr_webhook_secrets: Annotated[tuple[str, ...], NoDecode] = (DEV_HR_WEBHOOK_SECRET,)
+    # Read from KM_ENVIRONMENT itself, only to refuse the development HR secret in production.
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias="KM_ENVIRONMENT")
+
+    @field_validator("hr_webhook_secrets", mode="before")
+    @classmethod
+    def _split_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return tuple(json.loads(text))
+            return tuple(part for part in text.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("hr_webhook_secrets")
+    @classmethod
+    def _check_secrets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("at least one HR webhook secret is required")
+        for secret in value:
+            raw = secret.removeprefix("whsec_")
+            try:
+                decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("each HR webhook secret must be whsec_<base64>") from exc
+            if len(decoded) < 24:
+                raise ValueError("each HR webhook secret needs at least 24 random bytes")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_development_secret_in_production(self) -> LifecycleSettings:
+        if self.environment == "production" and DEV_HR_WEBHOOK_SECRET in self.hr_webhook_secrets:
+            raise ValueError("KM_LIFECYCLE_HR_WEBHOOK_SECRETS must be set to HR's real secrets "
+                             "in production")
+        return self
 
 
 SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {

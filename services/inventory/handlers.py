@@ -1,10 +1,74 @@
-"""Events the inventory service consumes. The inventory issue adds order-approved (rule O3)."""
+"""Events the inventory service consumes: approved and cancelled orders (rule O3), losses (U9),
+return requests (U7), and the organisation (whose unit a head sees)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
-from shared.events.base import Event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.inventory import fulfilment, issuing
+from services.inventory.models import Unit
+from services.inventory.repository import UnitRepository
+from shared.events.base import Envelope, Event
+from shared.events.catalogue import (
+    LossReported,
+    OrderApproved,
+    OrderCancelled,
+    ReturnRequested,
+    UnitChanged,
+    UnitRegistered,
+)
 from shared.messaging.consumer import Handler
 
-HANDLERS: Mapping[type[Event], Handler] = {}
+
+async def on_order_approved(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, OrderApproved)
+    await fulfilment.on_order_approved(session, event)
+
+
+async def on_order_cancelled(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, OrderCancelled)
+    await fulfilment.on_order_cancelled(session, event)
+
+
+async def on_loss_reported(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, LossReported)
+    await issuing.on_loss_reported(session, event)
+
+
+async def on_return_requested(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, ReturnRequested)
+    await issuing.on_return_requested(session, event)
+
+
+async def on_unit(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, UnitRegistered)  # UnitChanged subclasses it
+    await apply_unit(session, event, envelope.time)
+
+
+async def apply_unit(session: AsyncSession, event: UnitRegistered, event_time: datetime) -> None:
+    """Upsert the unit; an older or repeated event changes nothing."""
+    units = UnitRepository(session)
+    unit = await units.get(event.unit_id, for_update=True)
+    if unit is None:
+        await units.add(Unit(unit_id=event.unit_id, name=event.name,
+                             parent_unit_id=event.parent_unit_id, cost_centre=event.cost_centre,
+                             head_person_id=event.head_person_id, source_event_time=event_time))
+        return
+    if event_time <= unit.source_event_time:
+        return
+    unit.name, unit.parent_unit_id, unit.cost_centre = (event.name, event.parent_unit_id,
+                                                        event.cost_centre)
+    unit.head_person_id, unit.source_event_time = event.head_person_id, event_time
+
+
+HANDLERS: Mapping[type[Event], Handler] = {
+    OrderApproved: on_order_approved,
+    OrderCancelled: on_order_cancelled,
+    LossReported: on_loss_reported,
+    ReturnRequested: on_return_requested,
+    UnitRegistered: on_unit,
+    UnitChanged: on_unit,
+}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.inventory.handlers import HANDLERS
 from services.inventory.routes import router
+from services.inventory.sweep import sweep_job
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
@@ -15,4 +16,5 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations_dir=Path(__file__).parent / "migrations",
+    background_jobs=(sweep_job,),
 )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PREFIX = "se.varnamo.kommunmobil."
 SOURCE_PREFIX = "/kommunmobil/"
+SCHEMA_BASE = "https://kommunmobil.varnamo.se/schemas/"
 
 
 class Event(BaseModel):
@@ -67,7 +68,7 @@ def wrap(event: Event, *, subject: str | None = None, traceparent: str | None = 
         source=SOURCE_PREFIX + event.service,
         type=event.cloudevent_type(),
         time=datetime.now(UTC),
-        dataschema=f"https://kommunmobil.varnamo.se/schemas/{event.routing_key()}.json",
+        dataschema=f"{SCHEMA_BASE}{event.routing_key()}.json",
         subject=subject,
         traceparent=traceparent,
         data=event.model_dump(mode="json"),

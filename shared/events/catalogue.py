@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,6 +82,12 @@ ReturnReason = Literal["employment-ended", "transferred", "consumed", "not-neede
 
 
 class ReturnRequested(_Lifecycle):
+    """rules U7, C2, C3: a device must be handed back by `due_date`.
+
+    Published again, with the same `return_case_id`, when the due date moves (an HR correction):
+    keep the newest per case. `receiver_person_id` is the nearest manager; None means IT service.
+    """
+
     event_name = "return-requested"
     return_case_id: uuid.UUID
     device_id: uuid.UUID
@@ -92,12 +99,22 @@ class ReturnRequested(_Lifecycle):
 
 
 class ReturnOverdue(_Lifecycle):
+    """rule U7: an open return case past its due date; once per escalation level and case.
+
+    Level 1 on the first day overdue, one level more every `overdue_repeat_days` (default 7);
+    `escalated_to` is the head above the receiver (None: IT service follows it up).
+    """
+
     event_name = "return-overdue"
     return_case_id: uuid.UUID
     device_id: uuid.UUID
     person_id: PersonId | None = None
     due_date: date
     escalated_to: PersonId | None = None
+    days_overdue: int = Field(ge=1)
+    escalation_level: int = Field(ge=1)
+    unit_id: UnitId | None = None
+    receiver_person_id: PersonId | None = None
 
 
 class ReturnCompleted(_Lifecycle):
@@ -118,6 +135,8 @@ class LossReported(_Lifecycle):
     person_id: PersonId | None = None
     reported_by: PersonId
     circumstances: str = ""
+    unit_id: UnitId | None = None
+    instruction_url: str | None = None  # the intranet's loss instruction the reporter was shown
 
 
 class PrivateUseApproved(_Lifecycle):
@@ -158,13 +177,38 @@ class OrdererRevoked(_Orders):
     revoked_by: PersonId
 
 
+class SubscriptionScope(BaseModel):
+    """rule O3: the head decides the subscription's scope: calls, SMS, MMS and a data package."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calls: bool
+    sms: bool
+    mms: bool
+    data_gb: int = Field(ge=0)
+
+
 class OrderLine(BaseModel):
+    """One catalogue item of an order, as the catalogue described it when the order was placed.
+
+    Inventory reserves from `kind`, `tier` and `model_id` (one device per unit of `quantity` for
+    phones and tablets) and a SIM and number per unit of a subscription line, with its `scope`.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     catalogue_item_id: str
     kind: Literal["phone", "tablet", "accessory", "subscription", "sim", "extension"]
     tier: Literal["robust", "simple", "standard", "advanced"] | None = None
     quantity: int = Field(default=1, ge=1)
+    # Optional (v1-compatible), filled by orders: what inventory needs to reserve and issue.
+    name: str | None = None
+    model_id: str | None = None  # phones, tablets, accessories: the device model
+    accessory_type: str | None = None  # accessories: "screen-protector", "case", "charger", ...
+    scope: SubscriptionScope | None = None  # subscription lines
+    one_time_price_sek: Decimal | None = None  # per unit, as ordered
+    monthly_price_sek: Decimal | None = None
+    added_for_rule: Literal["U6"] | None = None  # added automatically: protector and case (U6)
 
 
 class OrderSubmitted(_Orders):
@@ -176,10 +220,18 @@ class OrderSubmitted(_Orders):
     recipient_person_id: PersonId | None = None  # None: a shared device for the unit (rule U8)
     lines: tuple[OrderLine, ...]
     justification: str | None = None  # rule O4: required for the advanced tier
+    one_time_total_sek: Decimal | None = None
+    monthly_total_sek: Decimal | None = None
 
 
 class OrderApproved(_Orders):
-    """rule O3: the head of the paying unit approved; inventory may now reserve and issue."""
+    """rule O3: the head of the paying unit approved; inventory may now reserve and issue.
+
+    Fulfilment contract: inventory issues every phone and tablet of the order as a device with
+    `device-issued` carrying this `order_id`; the order is fulfilled when all of them are issued.
+    An order without a phone or tablet (a SIM for a device the recipient holds, accessories) is
+    fulfilled by the first `device-issued` carrying its `order_id`.
+    """
 
     event_name = "order-approved"
     order_id: uuid.UUID
@@ -188,6 +240,11 @@ class OrderApproved(_Orders):
     recipient_person_id: PersonId | None = None
     lines: tuple[OrderLine, ...]
     approved_by: PersonId
+    orderer_id: PersonId | None = None
+    justification: str | None = None
+    need_approved: bool | None = None  # rule O4: True when the head approved an advanced need
+    one_time_total_sek: Decimal | None = None
+    monthly_total_sek: Decimal | None = None
 
 
 class OrderRejected(_Orders):
@@ -195,6 +252,7 @@ class OrderRejected(_Orders):
     order_id: uuid.UUID
     rejected_by: PersonId
     reason: str
+    unit_id: UnitId | None = None
 
 
 class OrderCancelled(_Orders):
@@ -202,6 +260,7 @@ class OrderCancelled(_Orders):
     order_id: uuid.UUID
     cancelled_by: PersonId
     reason: str
+    unit_id: UnitId | None = None
 
 
 class OrderFulfilled(_Orders):
@@ -209,6 +268,7 @@ class OrderFulfilled(_Orders):
     order_id: uuid.UUID
     device_ids: tuple[uuid.UUID, ...] = ()
     subscription_ids: tuple[uuid.UUID, ...] = ()
+    unit_id: UnitId | None = None
 
 
 # --- inventory: the always-current register (rule B2) ----------------------------------------
@@ -224,12 +284,26 @@ class DeviceReceived(_Inventory):
     serial_number: str
     order_id: uuid.UUID | None = None
     owner: Literal["municipality"] = "municipality"  # rule B1
+    imei: str | None = None
+    tier: Literal["robust", "simple", "standard", "advanced"] | None = None
 
 
 class DeviceReserved(_Inventory):
+    """rule O3: an approved order's device, or a SIM (`kind` "sim") for a subscription line.
+
+    `subscription_id` is set for the SIM of a subscription line; `from_backorder` when the line
+    waited for stock and a later delivery filled it.
+    """
+
     event_name = "device-reserved"
     device_id: uuid.UUID
     order_id: uuid.UUID
+    kind: DeviceKind | None = None
+    model_id: str | None = None
+    recipient_person_id: PersonId | None = None
+    unit_id: UnitId | None = None
+    subscription_id: uuid.UUID | None = None
+    from_backorder: bool = False
 
 
 class DeviceIssued(_Inventory):
@@ -242,6 +316,12 @@ class DeviceIssued(_Inventory):
     unit_id: UnitId
     issued_by: PersonId
     terms_acknowledged_at: datetime | None = None
+    # Optional, added for orders: fulfilment counts the phones and tablets issued against an
+    # order, and rule U5 needs to know whether a holder has a device a SIM can go into.
+    kind: DeviceKind | None = None
+    model_id: str | None = None
+    subscription_ids: tuple[uuid.UUID, ...] = ()  # activated with this device
+    mdm_enrolment_id: str | None = None  # rule B2
 
 
 class DeviceReturned(_Inventory):
@@ -251,6 +331,8 @@ class DeviceReturned(_Inventory):
     unit_id: UnitId
     received_by: PersonId
     return_case_id: uuid.UUID | None = None
+    kind: DeviceKind | None = None
+    wiped: bool | None = None  # the MDM confirmed the wipe (then the device is back in stock)
 
 
 class DeviceLost(_Inventory):
@@ -260,6 +342,7 @@ class DeviceLost(_Inventory):
     loss_id: uuid.UUID | None = None
     sim_blocked: bool
     mdm_action: Literal["lost-mode", "wipe", "none"]
+    unit_id: UnitId | None = None
 
 
 class DeviceConsumed(_Inventory):
@@ -281,6 +364,7 @@ class DeviceHandedToSupplier(_Inventory):
     device_id: uuid.UUID
     supplier: str
     erasure_confirmation: str
+    handed_over_by: PersonId | None = None
 
 
 class SubscriptionActivated(_Inventory):
@@ -293,6 +377,11 @@ class SubscriptionActivated(_Inventory):
     sms: bool = True
     mms: bool = True
     data_gb: int = Field(default=0, ge=0)
+    order_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None
+    sim_iccid: str | None = None
+    plan: str | None = None  # the catalogue item it was ordered as
+    cost_centre: str | None = None
 
 
 class SubscriptionTerminated(_Inventory):
@@ -300,6 +389,8 @@ class SubscriptionTerminated(_Inventory):
     subscription_id: uuid.UUID
     phone_number: str
     reason: str
+    unit_id: UnitId | None = None
+    holder_person_id: PersonId | None = None
 
 
 class ComplianceViolation(_Inventory):
@@ -310,6 +401,9 @@ class ComplianceViolation(_Inventory):
     device_id: uuid.UUID | None = None
     sim_iccid: str | None = None
     detail: str
+    report_id: str | None = None
+    holder_person_id: PersonId | None = None
+    unit_id: UnitId | None = None
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (

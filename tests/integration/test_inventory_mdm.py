@@ -1,0 +1,146 @@
+"""The MDM side: compliance reports (U4, U5) through the MDM-only endpoint, and a loss reported by
+lifecycle (U9) blocking the SIM and locking the device, on both transports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from shared.events.catalogue import LossReported, OrderLine
+from tests.integration.test_inventory_helpers import (
+    acknowledgement,
+    approved,
+    create_model,
+    device,
+    iccid,
+    imei,
+    mdm,
+    operator,
+    outbox,
+    phone_line,
+    processed,
+    publish,
+    receive,
+    stock_until,
+    until_state,
+)
+from tests.system import RunningSystem
+
+
+async def _issued_phone(system: RunningSystem, it: dict[str, str], person: str
+                        ) -> tuple[str, str, str]:
+    """A phone issued to `person` through an order with a subscription: (device, IMEI, ICCID)."""
+    model = await create_model(system, it)
+    (device_id,) = await receive(system, it, model["model_id"])
+    order = approved(phone_line(model["model_id"]),
+                     OrderLine(catalogue_item_id="sub", kind="subscription"), person=person)
+    await publish(system, order)
+    await stock_until(system, it, order.order_id, ["reserved", "reserved"])
+    issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+        "holder_person_id": person, "acknowledgement": acknowledgement(person)})
+    assert issued.status_code == 200, issued.text
+    (subscription,) = issued.json()["subscriptions"]
+    (activated,) = await outbox(system, "inventory.subscription-activated.v1",
+                                subscription["subscription_id"])
+    return device_id, issued.json()["device"]["imei"], activated["data"]["sim_iccid"]
+
+
+async def _report(system: RunningSystem, token_for: Any, *devices: dict[str, Any],
+                  report_id: str | None = None) -> Any:
+    return await system.inventory.post(
+        "/v1/mdm/compliance-reports", headers=token_for("intune", "mdm"),
+        json={"report_id": report_id or uuid.uuid4().hex, "devices": list(devices)})
+
+
+async def test_u4_u5_compliance_report_raises_violations_once_and_closes_them(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    device_id, phone_imei, sim = await _issued_phone(system, it, "cecilia")
+    private_sim, stranger = iccid(), imei()
+    report = await _report(system, token_for,
+                           {"imei": phone_imei, "passcode_set": False,
+                            "sim_iccids": [private_sim]},  # U4 and U5: private SIM, our phone
+                           {"imei": stranger, "sim_iccids": [sim]},  # U5: our SIM, a stranger
+                           {"imei": imei(), "sim_iccids": [iccid()]})  # none of ours: not ours
+    assert report.status_code == 201, report.text
+    assert report.json()["violations_opened"] == 3
+    events = await outbox(system, "inventory.compliance-violation.v1")
+    mine = [e["data"] for e in events if e["data"]["report_id"] == report.json()["report_id"]]
+    assert sorted((e["rule"], e["sim_iccid"]) for e in mine) == sorted(
+        [("U4", None), ("U5", private_sim), ("U5", sim)])
+    u4 = next(e for e in mine if e["rule"] == "U4")
+    assert u4["device_id"] == device_id and u4["holder_person_id"] == "cecilia"
+    assert (await device(system, it, device_id))["passcode_set"] is False
+
+    # The MDM retries its POST: the same report changes nothing.
+    again = await _report(system, token_for, {"imei": phone_imei, "passcode_set": False},
+                          report_id=report.json()["report_id"])
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    # The next nightly report still finds no passcode: still one violation, not two.
+    nightly = await _report(system, token_for, {"imei": phone_imei, "passcode_set": False,
+                                                "sim_iccids": [private_sim]})
+    assert nightly.json()["violations_opened"] == 0
+    # Fixed: passcode set, own SIM back in. The findings close; a relapse is a new violation.
+    fixed = await _report(system, token_for, {"imei": phone_imei, "passcode_set": True,
+                                              "sim_iccids": [sim]})
+    assert fixed.json()["violations_opened"] == 0
+    findings = (await system.inventory.get("/v1/compliance/findings", headers=it)).json()
+    assert not [f for f in findings if f["device_id"] == device_id]
+    relapse = await _report(system, token_for, {"imei": phone_imei, "passcode_set": False})
+    assert relapse.json()["violations_opened"] == 1
+
+
+async def test_u4_compliance_endpoint_takes_only_mdm_credentials(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    body = {"report_id": "r-1", "devices": [{"imei": imei(), "passcode_set": False}]}
+    for roles in [("it-service",), ("auditor",), ("employee",), ("department-head",)]:
+        response = await system_inprocess.inventory.post(
+            "/v1/mdm/compliance-reports", json=body, headers=token_for("x", *roles))
+        assert response.status_code == 403, roles
+    anonymous = await system_inprocess.inventory.post("/v1/mdm/compliance-reports", json=body)
+    assert anonymous.status_code == 401
+    # and the MDM's credentials reach nothing else
+    for path in ("/v1/devices", "/v1/models", "/v1/subscriptions"):
+        response = await system_inprocess.inventory.get(path, headers=token_for("intune", "mdm"))
+        assert response.status_code == 403, path
+
+
+async def test_u9_loss_blocks_the_sim_locks_the_device_and_is_announced(
+        system: RunningSystem, token_for: Any) -> None:
+    it = token_for("it-1", "it-service")
+    device_id, _, sim = await _issued_phone(system, it, "david")
+    loss = LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(device_id), person_id="david",
+                        reported_by="david", circumstances="Left on the bus")
+    await publish(system, loss, device_id)
+    lost = await until_state(system, it, device_id, "lost")
+    assert lost["loss_id"] == str(loss.loss_id)
+    assert lost["holder_person_id"] == "david"  # who lost it stays on record
+    assert operator().sims[sim] == "blocked"
+    enrolment = mdm().devices[lost["mdm_enrolment_id"]]
+    assert enrolment.lost_mode and enrolment.enrolled
+    (event,) = await outbox(system, "inventory.device-lost.v1", device_id)
+    assert event["data"]["sim_blocked"] is True
+    assert event["data"]["mdm_action"] == "lost-mode"
+    assert event["data"]["person_id"] == "david"
+
+    # The same loss again (a redelivery under a new event id) changes and publishes nothing.
+    await processed(system, (await publish(system, loss, device_id)).id)
+    assert len(await outbox(system, "inventory.device-lost.v1", device_id)) == 1
+    # Not coming back: IT service wipes it remotely.
+    wiped = await system.inventory.post(f"/v1/devices/{device_id}/wipe", headers=it)
+    assert wiped.status_code == 200, wiped.text
+    assert not mdm().is_managed(device_id)
+
+
+async def test_u9_loss_of_an_unmanaged_stock_device_needs_no_mdm(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    (device_id,) = await receive(system, it, model["model_id"])
+    unknown = LossReported(loss_id=uuid.uuid4(), device_id=uuid.uuid4(), reported_by="x")
+    await processed(system, (await publish(system, unknown)).id)  # not ours: acknowledged
+    await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(device_id),
+                                       reported_by="it-2"))
+    await until_state(system, it, device_id, "lost")
+    (event,) = await outbox(system, "inventory.device-lost.v1", device_id)
+    assert (event["data"]["sim_blocked"], event["data"]["mdm_action"]) == (False, "none")

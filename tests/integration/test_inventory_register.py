@@ -1,0 +1,176 @@
+"""The register through inventory's HTTP API: models, receipt (single, bulk), identifiers,
+CSV import (all rows or none, with line numbers), listing with keyset pagination."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from tests.integration.test_inventory_helpers import (
+    create_model,
+    imei,
+    outbox,
+    receive,
+    serial,
+)
+from tests.system import RunningSystem
+
+
+async def test_b1_received_device_is_the_municipalitys_and_announced(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it, tier="standard")
+    body = {"model_id": model["model_id"], "serial_number": serial(), "imei": imei(),
+            "os_version": "14", "order_id": str(uuid.uuid4())}
+    response = await system.inventory.post("/v1/devices", json=body, headers=it)
+    assert response.status_code == 201, response.text
+    device = response.json()
+    assert (device["owner"], device["state"], device["kind"]) == ("municipality", "in-stock",
+                                                                  "phone")
+    (event,) = await outbox(system, "inventory.device-received.v1", device["device_id"])
+    assert event["data"]["owner"] == "municipality"
+    assert event["data"]["tier"] == "standard" and event["data"]["imei"] == body["imei"]
+    again = await system.inventory.post("/v1/devices", json=body, headers=it)
+    assert again.status_code == 409
+
+
+async def test_o1_imei_luhn_and_intake_reason_are_checked(system_inprocess: RunningSystem,
+                                                          token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    good = imei()
+    bad = good[:-1] + str((int(good[-1]) + 1) % 10)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"imei": bad, "intake_exception": "Swap stock from supplier"}, "Luhn"),
+        ({"imei": "12345", "intake_exception": "Swap stock from supplier"}, "15 digits"),
+        ({"imei": None, "intake_exception": "Swap stock from supplier"}, "needs its IMEI"),
+        ({"imei": good}, "O1"),
+    ]
+    for extra, reason in cases:
+        body = {"model_id": model["model_id"], "serial_number": serial(), **extra}
+        response = await system.inventory.post("/v1/devices", json=body, headers=it)
+        assert response.status_code == 422, response.text
+        assert reason in response.json()["detail"]
+    unknown = await system.inventory.post("/v1/devices", headers=it, json={
+        "model_id": "no-such-model", "serial_number": serial(), "imei": good,
+        "intake_exception": "Swap stock from supplier"})
+    assert unknown.status_code == 422 and "not registered" in unknown.json()["detail"]
+
+
+async def test_bulk_receipt_is_all_or_nothing(system_inprocess: RunningSystem, token_for: Any
+                                              ) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    items = [{"model_id": model["model_id"], "serial_number": serial(), "imei": imei()}
+             for _ in range(3)]
+    items.append({**items[0], "serial_number": serial()})  # the same IMEI twice
+    response = await system.inventory.post("/v1/devices/bulk", headers=it, json={
+        "devices": items, "intake_exception": "Stock purchase 2026"})
+    assert response.status_code == 409
+    listed = await system.inventory.get("/v1/devices", params={"model_id": model["model_id"]},
+                                        headers=it)
+    assert listed.json()["items"] == []
+    ok = await system.inventory.post("/v1/devices/bulk", headers=it, json={
+        "devices": items[:3], "intake_exception": "Stock purchase 2026"})
+    assert ok.status_code == 201 and ok.json()["received"] == 3
+
+
+def _csv(*rows: str) -> bytes:
+    return ("serial_number,model_id,imei,os_version,state,holder_person_id,holder_unit_id,"
+            "unit_id\n" + "\n".join(rows) + "\n").encode()
+
+
+async def test_csv_import_with_a_bad_row_names_the_line_and_imports_nothing(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    m, good = model["model_id"], imei()
+    body = _csv(
+        f"{serial()},{m},{imei()},14,,,,",
+        f"{serial()},{m},{good[:-1]}{(int(good[-1]) + 1) % 10},14,,,,",  # line 3: Luhn
+        f"{serial()},no-such-model,{imei()},14,,,,",  # line 4
+        f"{serial()},{m},{imei()},14,issued,anna,SOC-HT,SOC-HT",  # line 5: both holders, U8
+        f"DUP-1,{m},{imei()},14,,,,",
+        f"DUP-1,{m},{imei()},14,,,,",  # line 7: serial again
+    )
+    response = await system.inventory.post("/v1/devices/import", content=body, headers={
+        **it, "content-type": "text/csv"}, params={"filename": "devices.csv"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    lines = {e["line"]: e["message"] for e in problem["errors"]}
+    assert set(lines) == {3, 4, 5, 7}
+    assert "Luhn" in lines[3] and "not registered" in lines[4] and "U8" in lines[5]
+    assert "line 6" in lines[7]
+    assert "nothing was imported" in problem["detail"]
+    listed = await system.inventory.get("/v1/devices", params={"model_id": m}, headers=it)
+    assert listed.json()["items"] == []
+
+
+async def test_csv_import_of_good_rows_registers_stock_and_issued_devices(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    m = (await create_model(system, it))["model_id"]
+    tablet = (await create_model(system, it, kind="tablet", tier=None,
+                                 platform="ipados"))["model_id"]
+    body = _csv(f"{serial()},{m},{imei()},14,,,,",
+                f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT",
+                f"{serial()},{tablet},,17.2,issued,,SOC-HT,")
+    response = await system.inventory.post("/v1/devices/import", content=body, headers={
+        **it, "content-type": "text/csv"})
+    assert response.status_code == 201, response.text
+    assert response.json() == {"imported": 3, "issued": 2}
+    anna = await system.inventory.get("/v1/devices", params={"holder_person_id": "anna"},
+                                      headers=it)
+    (held,) = [d for d in anna.json()["items"] if d["model_id"] == m]
+    assert held["state"] == "issued" and held["unit_id"] == "SOC-HT"
+    assert held["intake_exception"] == "imported from upload.csv"
+    issued = await outbox(system, "inventory.device-issued.v1", held["device_id"])
+    assert issued[0]["data"]["terms_acknowledged_at"] is None  # no B1 acknowledgement on file
+    shared = await system.inventory.get("/v1/devices", params={"model_id": tablet}, headers=it)
+    assert shared.json()["items"][0]["holder_unit_id"] == "SOC-HT"
+
+
+async def test_listing_pages_with_a_cursor_and_filters(system_inprocess: RunningSystem,
+                                                       token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    soon = (date.today() + timedelta(days=30)).isoformat()
+    old = await create_model(system, it, security_updates_end=soon, tier="simple")
+    ids = set(await receive(system, it, old["model_id"], count=7))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"model_id": old["model_id"], "limit": 3, **({"cursor": cursor} if cursor
+                                                               else {})}
+        page = (await system.inventory.get("/v1/devices", params=params, headers=it)).json()
+        seen += [d["device_id"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == 7 and set(seen) == ids and seen == sorted(seen, key=uuid.UUID)
+    before = (date.today() + timedelta(days=31)).isoformat()
+    ending = await system.inventory.get("/v1/devices", headers=it, params={
+        "security_updates_before": before, "tier": "simple", "limit": 500})
+    assert ids <= {d["device_id"] for d in ending.json()["items"]}
+    later = await system.inventory.get("/v1/devices", headers=it, params={
+        "security_updates_before": soon, "model_id": old["model_id"]})
+    assert later.json()["items"] == []
+    bad = await system.inventory.get("/v1/devices", params={"cursor": "!!"}, headers=it)
+    assert bad.status_code == 422
+
+
+async def test_model_changes_are_validated_and_audited(system_inprocess: RunningSystem,
+                                                       token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    body = {k: model[k] for k in ("manufacturer", "model", "kind", "tier", "platform",
+                                  "security_updates_end", "catalogue_item_id")}
+    bad = await system.inventory.put(f"/v1/models/{model['model_id']}", headers=it,
+                                     json={**body, "max_os_version": "fourteen"})
+    assert bad.status_code == 422 and "OS version" in bad.text
+    changed = await system.inventory.put(f"/v1/models/{model['model_id']}", headers=it,
+                                         json={**body, "max_os_version": "17"})
+    assert changed.status_code == 200 and changed.json()["max_os_version"] == "17"
+    kind = await system.inventory.put(f"/v1/models/{model['model_id']}", headers=it,
+                                      json={**body, "kind": "tablet", "max_os_version": "17"})
+    assert kind.status_code == 409

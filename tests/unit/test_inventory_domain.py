@@ -1,0 +1,168 @@
+"""Inventory's domain rules without a database: the state machine, identifiers, C1, U8, B1,
+U4/U5 and who may see what."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.inventory import domain
+from services.inventory.domain import AppNeed, Holder
+from shared.errors import Conflict, Forbidden, RuleViolation
+
+DEVICE = uuid.uuid4()
+TODAY = date(2026, 3, 1)
+
+
+def test_state_machine_covers_every_state_and_ends_at_the_supplier() -> None:
+    states = {s for pair in domain.TRANSITIONS for s in pair[:1]} | set(
+        domain.TRANSITIONS.values())
+    assert states == set(domain.DeviceState.__args__)  # type: ignore[attr-defined]
+    assert not [k for k in domain.TRANSITIONS if k[0] == "handed-to-supplier"]  # terminal
+    assert domain.transition(DEVICE, "in-stock", "reserve") == "reserved"
+    assert domain.transition(DEVICE, "issued", "check-in") == "returned"
+    assert domain.transition(DEVICE, "returned", "restock") == "in-stock"
+
+
+@pytest.mark.parametrize("state", ["consumed", "handed-to-supplier"])
+@pytest.mark.parametrize("action", ["issue", "reserve", "restock"])
+def test_c1_c2_consumed_device_is_never_issued_again(state: str, action: str) -> None:
+    with pytest.raises(RuleViolation, match="never be issued again"):
+        domain.transition(DEVICE, state, action)
+
+
+def test_c2_only_a_consumed_device_goes_to_the_supplier() -> None:
+    assert domain.transition(DEVICE, "consumed", "hand-to-supplier") == "handed-to-supplier"
+    for state in ("in-stock", "issued", "returned", "lost"):
+        with pytest.raises(Conflict):
+            domain.transition(DEVICE, state, "hand-to-supplier")
+
+
+def test_c1_the_sweep_reaches_every_state_a_device_is_still_used_in() -> None:
+    for state in domain.SWEEPABLE_STATES:
+        assert domain.transition(DEVICE, state, "consume") == "consumed"
+    for state in ("lost", "consumed", "handed-to-supplier"):
+        with pytest.raises(Conflict):
+            domain.transition(DEVICE, state, "consume")
+
+
+def test_luhn_imei_and_iccid() -> None:
+    assert domain.check_imei("35-209900-176148-1") == "352099001761481"
+    with pytest.raises(RuleViolation, match="Luhn"):
+        domain.check_imei("352099001761482")
+    with pytest.raises(RuleViolation, match="15 digits"):
+        domain.check_imei("3520990017614")
+    assert domain.check_iccid("8946 0123 4567 8901 2347") == "89460123456789012347"
+    with pytest.raises(RuleViolation, match="Luhn"):
+        domain.check_iccid("89460123456789012345")
+    with pytest.raises(RuleViolation, match="starting with 89"):
+        domain.check_iccid("12460123456789012347")
+    assert domain.check_msisdn("070-123 45 67") == "+46701234567"
+    with pytest.raises(RuleViolation):
+        domain.check_msisdn("+4470123456")
+
+
+def test_o1_phone_needs_imei_and_intake_needs_order_or_reason() -> None:
+    with pytest.raises(RuleViolation, match="IMEI"):
+        domain.check_device_identity("phone", None)
+    assert domain.check_device_identity("tablet", None) is None
+    with pytest.raises(RuleViolation, match="O1"):
+        domain.check_intake(None, "")
+
+
+def test_c1_os_versions_compare_as_numbers() -> None:
+    assert domain.os_key("9") < domain.os_key("10")
+    assert domain.os_key("17.2") < domain.os_key("17.10")
+    with pytest.raises(RuleViolation, match="OS version"):
+        domain.os_key("14 beta")
+
+
+@pytest.mark.parametrize(("end", "max_os", "apps", "reason"), [
+    (TODAY, [16], [], "security-updates-ended"),  # the end day itself: ended
+    (TODAY - timedelta(days=1), [16], [], "security-updates-ended"),
+    (TODAY + timedelta(days=1), [12, 1], [AppNeed("android", [12, 10])],
+     "required-app-unsupported"),
+    (TODAY + timedelta(days=1), [12, 10], [AppNeed("android", [12, 10])], None),
+    (TODAY + timedelta(days=1), [12], [AppNeed("ios", [17])], None),  # another platform
+])
+def test_c1_consumed_reason(end: date, max_os: list[int], apps: list[AppNeed],
+                            reason: str | None) -> None:
+    assert domain.consumed_reason(platform="android", security_updates_end=end,
+                                  max_os_key=max_os, apps=apps, today=TODAY) == reason
+
+
+def test_u8_holder_is_one_person_or_one_unit() -> None:
+    with pytest.raises(RuleViolation, match="U8"):
+        Holder("anna", "SOC-HT")
+    with pytest.raises(RuleViolation, match="U8"):
+        Holder(None, None)
+
+
+def test_u8_issuing_a_held_device_to_someone_else_is_return_plus_new_issue() -> None:
+    anna, bertil, unit = Holder("anna", None), Holder("bertil", None), Holder(None, "SOC-HT")
+    with pytest.raises(RuleViolation, match="Check it in first"):
+        domain.check_issue(DEVICE, "issued", anna, bertil)
+    with pytest.raises(RuleViolation, match="U8"):
+        domain.check_issue(DEVICE, "in-repair", anna, unit)
+    with pytest.raises(Conflict, match="already issued"):
+        domain.check_issue(DEVICE, "issued", anna, anna)
+    domain.check_issue(DEVICE, "in-repair", anna, anna)  # repaired, back to its holder
+    domain.check_issue(DEVICE, "reserved", None, bertil)
+    with pytest.raises(RuleViolation, match="reserved for person anna"):
+        domain.check_reservation_recipient(DEVICE, bertil, recipient_person_id="anna",
+                                           order_unit_id="SOC-HT")
+
+
+def test_b1_acknowledgement_is_the_holders_own_of_the_current_terms() -> None:
+    anna = Holder("anna", None)
+    domain.check_acknowledgement(anna, person_id="anna", accepted=True,
+                                 terms_sha256=domain.TERMS_SHA256)
+    with pytest.raises(RuleViolation, match="personally"):
+        domain.check_acknowledgement(anna, person_id="bertil", accepted=True,
+                                     terms_sha256=domain.TERMS_SHA256)
+    with pytest.raises(RuleViolation, match="current"):
+        domain.check_acknowledgement(anna, person_id="anna", accepted=True, terms_sha256="x")
+    # a shared device: whoever receives it for the unit acknowledges
+    domain.check_acknowledgement(Holder(None, "SOC-HT"), person_id="bertil", accepted=True,
+                                 terms_sha256=domain.TERMS_SHA256)
+
+
+def test_u4_u5_findings() -> None:
+    assert [f.rule for f in domain.findings_for(imei="1", device_known=True,
+                                                passcode_set=False, sims=[])] == ["U4"]
+    assert domain.findings_for(imei="1", device_known=True, passcode_set=None, sims=[]) == []
+    private = domain.findings_for(imei="1", device_known=True, passcode_set=True,
+                                  sims=[("8946", False), ("8947", True)])
+    assert [(f.rule, f.sim_iccid) for f in private] == [("U5", "8946")]
+    stranger = domain.findings_for(imei="1", device_known=False, passcode_set=False,
+                                   sims=[("8946", True), ("8947", False)])
+    assert [(f.rule, f.sim_iccid) for f in stranger] == [("U5", "8946")]  # no U4: not ours
+
+
+def test_who_sees_what() -> None:
+    it = domain.scope_for("it-1", frozenset({"it-service"}), [])
+    assert it.sees(holder_person_id=None, unit_id=None)
+    head = domain.scope_for("h", frozenset({"department-head"}), ["A", "A-sub"])
+    assert head.sees(holder_person_id="x", unit_id="A-sub")
+    assert not head.sees(holder_person_id="x", unit_id="B")
+    person = domain.scope_for("p", frozenset({"employee"}), ["A"])
+    assert person.unit_ids == frozenset()  # heading needs the role, not just the HR record
+    assert person.sees(holder_person_id="p", unit_id="B")
+    with pytest.raises(Forbidden):
+        domain.scope_for("intune", frozenset({"mdm"}), [])
+
+
+def test_the_state_diagram_in_docs_is_the_state_machine() -> None:
+    """docs/inventory.md draws exactly TRANSITIONS (plus the entry and the final state)."""
+    document = (Path(__file__).parents[2] / "docs" / "inventory.md").read_text()
+    diagram = document.split("```mermaid", 1)[1].split("```", 1)[0]
+    drawn = set()
+    for line in diagram.splitlines():
+        match = re.fullmatch(r"\s*(\w+) --> (\w+) : ([\w-]+)\s*", line)
+        if match and match[1] != "[*]":
+            drawn.add(((match[1].replace("_", "-"), match[3]), match[2].replace("_", "-")))
+    assert drawn == set(domain.TRANSITIONS.items())
