@@ -65,7 +65,9 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
         apps: dict[str, FastAPI] = {}
         clients: dict[str, httpx.AsyncClient] = {}
         for name in SERVICE_NAMES:
-            app = create_app(spec_of(name), common=common, settings=service_settings(name),
+            # Two systems run side by side in a test session, on a PostgreSQL with 100 connections.
+            settings = service_settings(name).model_copy(update={"db_pool_size": 4})
+            app = create_app(spec_of(name), common=common, settings=settings,
                              database_url=database_url, token_verifier=verifier,
                              transport=transport,
                              tracer_provider=make_tracer_provider(name, None, exporter=spans))
