@@ -34,6 +34,19 @@ async def record_audit(
     )
 
 
+async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """`record_audit` for many entries in one executemany (sweeps): the same rows.
+
+    Each entry has the keyword arguments of `record_audit` (actor, action, object_type,
+    object_id, and optionally before / after).
+    """
+    span_context = trace.get_current_span().get_span_context()
+    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
+    rows = [{"before": None, "after": None, **entry, "trace_id": trace_id} for entry in entries]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(tables_of(session).audit_log), rows[start:start + 1000])
+
+
 async def audit_entries(
     session: AsyncSession, *, object_type: str, object_id: str
 ) -> list[dict[str, Any]]:

@@ -119,6 +119,13 @@ class InventorySettings(ServiceSettings):
     # The outside systems (rules B2, U9); only the honest simulators ship yet (docs/inventory.md).
     mdm_adapter: Literal["simulator"] = "simulator"
     operator_adapter: Literal["simulator"] = "simulator"
+    # rules B4, U2, U3: the telephony platform; pulled this often (it may also push reports).
+    telephony_adapter: Literal["simulator"] = "simulator"
+    telephony_poll_seconds: float = Field(default=300.0, gt=0)
+    # rule S1: where people get personal support, shown wherever a person needs it.
+    support_portal_url: str = "https://varnamo.kommunsupport.se"
+    support_phone: str = "0370-377800"
+    support_visit: str = "IT-service i Stadshuset, Värnamo (IT service in the town hall)"
 
 
 class LifecycleSettings(ServiceSettings):

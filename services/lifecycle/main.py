@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.lifecycle.handlers import HANDLERS
+from services.lifecycle.jobs import overdue_sweep
 from services.lifecycle.routes import router
 from shared.runtime import ServiceSpec
 
 SPEC = ServiceSpec(
     name="lifecycle",
     title="kommunmobil lifecycle",
-    description="The organisation and its employees (HR events), returns, losses, private use.",
+    description="The organisation and its employees (HR events over a signed webhook), the "
+    "devices each person holds, return cases when employment ends or a person moves (rule U7), "
+    "hand-ins (C2, C3), losses (U9), and the overdue escalation.",
     router=router,
     handlers=HANDLERS,
     migrations_dir=Path(__file__).parent / "migrations",
+    background_jobs=(overdue_sweep,),
 )

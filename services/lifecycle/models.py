@@ -1,10 +1,30 @@
-"""SQLAlchemy tables of the `lifecycle` schema only."""
+"""SQLAlchemy tables of the `lifecycle` schema only.
+
+What lifecycle owns: the organisation (units) and its people from HR, the HR events received,
+return cases with their escalations, and loss cases. Its one read model of another service's
+facts is `holdings` — who holds which device — kept from inventory's events (rule U7); lifecycle
+never reads inventory's tables.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, Integer, Text, func
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Text,
+    Uuid,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import schema_metadata
@@ -31,4 +51,143 @@ class Unit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
+    )
+    # HR's `timestamp` of the change applied last (or the time of an IT-service edit): an HR
+    # event recorded earlier than this arrived late and changes nothing.
+    source_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Person(Base):
+    """An employee as HR last told us: unit, nearest manager, and the end of employment."""
+
+    __tablename__ = "people"
+
+    person_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    unit_id: Mapped[str] = mapped_column(Text)
+    nearest_manager_id: Mapped[str | None] = mapped_column(Text)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    # How the person came to their current unit: "hired" or "transferred" (on `placed_on`), and
+    # from where — a device of the previous unit issued after a transfer must still go back.
+    placement: Mapped[str] = mapped_column(Text)
+    placed_on: Mapped[date | None] = mapped_column(Date)
+    previous_unit_id: Mapped[str | None] = mapped_column(Text)
+    previous_manager_id: Mapped[str | None] = mapped_column(Text)
+    last_day: Mapped[date | None] = mapped_column(Date)  # set: employment ended (rule U7)
+    # HR's `timestamp` of the newest HR event applied: the per-person order of HR events.
+    hr_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        Index("ix_people_manager", "nearest_manager_id"),
+        Index("ix_people_unit", "unit_id"),
+    )
+
+
+class HrEvent(Base):
+    """Every HR webhook delivery applied, keyed by its `webhook-id`: the webhook's inbox."""
+
+    __tablename__ = "hr_events"
+
+    webhook_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    event_type: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)  # the person or unit it is about
+    hr_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    outcome: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_hr_events_subject", "subject", "hr_time"),)
+
+
+class Holding(Base):
+    """Who holds which device, from inventory's device-issued / -returned / -lost events."""
+
+    __tablename__ = "holdings"
+
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    holder_person_id: Mapped[str | None] = mapped_column(Text)  # None: shared by the unit (U8)
+    unit_id: Mapped[str | None] = mapped_column(Text)  # unknown if a device-lost came first
+    kind: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)  # issued | returned | lost
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The source time of the newest inventory event applied: older ones arrived late.
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_holdings_holder", "holder_person_id", postgresql_where=text("state = 'issued'")),
+    )
+
+
+class ReturnCase(Base):
+    """One device that must come back (rules U7, C2, C3); at most one open case per device."""
+
+    __tablename__ = "return_cases"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    person_id: Mapped[str | None] = mapped_column(Text)  # the holder; None for a shared device
+    unit_id: Mapped[str] = mapped_column(Text)  # the device's unit, which gets it back
+    reason: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[date] = mapped_column(Date)
+    receiver_person_id: Mapped[str | None] = mapped_column(Text)  # None: IT service
+    status: Mapped[str] = mapped_column(Text)  # open | completed
+    opened_by: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_by: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("uq_return_cases_open_device", "device_id", unique=True,
+              postgresql_where=text("status = 'open'")),
+        Index("ix_return_cases_receiver", "receiver_person_id", "status"),
+        Index("ix_return_cases_person", "person_id", "status"),
+        Index("ix_return_cases_unit", "unit_id", "status"),
+        Index("ix_return_cases_due", "due_date", postgresql_where=text("status = 'open'")),
+    )
+
+
+class ReturnEscalation(Base):
+    """One escalation of an overdue case; the key (case, level) makes the sweep repeatable."""
+
+    __tablename__ = "return_escalations"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    level: Mapped[int] = mapped_column(Integer)
+    days_overdue: Mapped[int] = mapped_column(Integer)
+    escalated_to: Mapped[str | None] = mapped_column(Text)
+    as_of: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (PrimaryKeyConstraint("case_id", "level"),)
+
+
+class LossCase(Base):
+    """A reported loss (rule U9); at most one open loss per device."""
+
+    __tablename__ = "losses"
+
+    loss_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    person_id: Mapped[str | None] = mapped_column(Text)
+    unit_id: Mapped[str] = mapped_column(Text)
+    reported_by: Mapped[str] = mapped_column(Text)
+    circumstances: Mapped[str] = mapped_column(Text, default="")
+    lost_on: Mapped[date | None] = mapped_column(Date)
+    instruction_url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)  # open | found
+    reported_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    sim_blocked: Mapped[bool | None] = mapped_column(Boolean)  # from inventory's device-lost
+    mdm_action: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("uq_losses_open_device", "device_id", unique=True,
+              postgresql_where=text("status = 'open'")),
+        Index("ix_losses_person", "person_id"),
     )

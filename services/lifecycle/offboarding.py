@@ -1,0 +1,279 @@
+"""Return cases (rules U7, C2, C3): open, reschedule, close, hand in, read, escalate.
+
+Never commits. Locks: device before person (see `repository.lock`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.lifecycle import domain
+from services.lifecycle.domain import HoldingView, Parties, PersonView, ReturnDemand
+from services.lifecycle.models import Holding, Person, ReturnCase, ReturnEscalation
+from services.lifecycle.repository import (
+    CaseFilter,
+    HoldingRepository,
+    PersonRepository,
+    ReturnCaseRepository,
+    UnitRepository,
+    lock,
+)
+from services.lifecycle.schemas import EscalatedCase, EscalationOut, HandInIn, ReturnCaseOut
+from shared.audit import record_audit, record_audits
+from shared.auth import User
+from shared.errors import Conflict, Forbidden, NotFound
+from shared.events.catalogue import ReturnCompleted, ReturnOverdue, ReturnRequested
+from shared.messaging.outbox import add_event, add_events
+
+CASE_FIELDS = ("case_id", "device_id", "person_id", "unit_id", "reason", "due_date",
+               "receiver_person_id", "status", "received_by")
+
+
+def holding_view(holding: Holding) -> HoldingView:
+    return HoldingView(device_id=holding.device_id, holder_person_id=holding.holder_person_id,
+                       unit_id=holding.unit_id, kind=holding.kind, state=holding.state)
+
+
+def person_view(person: Person | None) -> PersonView | None:
+    if person is None:
+        return None
+    return PersonView(
+        person_id=person.person_id, unit_id=person.unit_id,
+        nearest_manager_id=person.nearest_manager_id, placement=person.placement,
+        placed_on=person.placed_on, previous_unit_id=person.previous_unit_id,
+        previous_manager_id=person.previous_manager_id, last_day=person.last_day,
+        hr_time=person.hr_time,
+    )
+
+
+def plain(value: Any) -> Any:
+    """An audit-log (JSON) form of a column value."""
+    return str(value) if isinstance(value, uuid.UUID | date) else value
+
+
+def _case_audit(case: ReturnCase) -> dict[str, Any]:
+    return {name: plain(getattr(case, name)) for name in CASE_FIELDS}
+
+
+async def _announce(session: AsyncSession, case: ReturnCase) -> None:
+    await add_event(session, ReturnRequested(
+        return_case_id=case.case_id, device_id=case.device_id, person_id=case.person_id,
+        unit_id=case.unit_id, reason=case.reason,  # type: ignore[arg-type]
+        due_date=case.due_date, receiver_person_id=case.receiver_person_id,
+    ), subject=str(case.case_id))
+
+
+async def ensure_case(session: AsyncSession, holding: Holding, demand: ReturnDemand, *,
+                      actor: str) -> ReturnCase:
+    """Open the device's return case, or, if one is open, bring its due date forward if needed.
+
+    The partial unique index makes "one open case per device" hold under any concurrency.
+    """
+    cases = ReturnCaseRepository(session)
+    assert holding.unit_id is not None  # an issued device always has its unit
+    while True:
+        values = {"case_id": uuid.uuid4(), "device_id": holding.device_id,
+                  "person_id": holding.holder_person_id, "unit_id": holding.unit_id,
+                  "reason": demand.reason, "due_date": demand.due_date,
+                  "receiver_person_id": demand.receiver, "opened_by": actor}
+        if (case := await cases.insert_if_none_open(values)) is not None:
+            await record_audit(session, actor=actor, action="return-case.open",
+                               object_type="return-case", object_id=str(case.case_id),
+                               after=_case_audit(case))
+            await _announce(session, case)
+            return case
+        case = await cases.open_for_device(holding.device_id)
+        if case is None:
+            continue  # the conflicting case was completed in the meantime: open ours
+        if case.person_id == holding.holder_person_id and (
+                earlier := domain.earlier_due(case.due_date, demand.due_date)) is not None:
+            await _move_due(session, case, earlier, actor)
+        return case
+
+
+async def _move_due(session: AsyncSession, case: ReturnCase, due: date, actor: str) -> None:
+    before = _case_audit(case)
+    case.due_date, case.version = due, case.version + 1
+    await session.flush()
+    await record_audit(session, actor=actor, action="return-case.reschedule",
+                       object_type="return-case", object_id=str(case.case_id),
+                       before=before, after=_case_audit(case))
+    await _announce(session, case)
+
+
+async def reschedule(session: AsyncSession, person_id: str, reason: str, due: date, *,
+                     actor: str) -> None:
+    """An HR correction moved the last day or the transfer date: the cases it opened follow."""
+    for case in await ReturnCaseRepository(session).open_for_person(person_id, reason):
+        if case.due_date != due:
+            await _move_due(session, case, due, actor)
+
+
+async def close_case(session: AsyncSession, case: ReturnCase, *, received_by: str,
+                     completed_at: datetime) -> None:
+    before = _case_audit(case)
+    case.status, case.received_by, case.completed_at = "completed", received_by, completed_at
+    case.version += 1
+    await session.flush()
+    await record_audit(session, actor=received_by, action="return-case.complete",
+                       object_type="return-case", object_id=str(case.case_id),
+                       before=before, after=_case_audit(case))
+    await add_event(session, ReturnCompleted(
+        return_case_id=case.case_id, device_id=case.device_id, person_id=case.person_id,
+        received_by=received_by, completed_at=completed_at,
+    ), subject=str(case.case_id))
+
+
+async def demand_for_current_holder(session: AsyncSession, holding: Holding) -> None:
+    """A device issued after an end or transfer was announced still gets its case (rule U7)."""
+    person = await PersonRepository(session).get(holding.holder_person_id)
+    demand = domain.demand_for_new_device(person_view(person), holding_view(holding))
+    if demand is not None:
+        await ensure_case(session, holding, demand, actor="inventory")
+
+
+# --- hand-in by hand (rules C3, C2) ---------------------------------------------------------
+
+
+async def device_parties(session: AsyncSession, holding: HoldingView, user: User,
+                         *, unit_members_count: bool) -> Parties:
+    holder = holding.holder_person_id
+    managers = await PersonRepository(session).managers_of(holder)
+    managers.add(await UnitRepository(session).head_of(holding.unit_id) or "")
+    member = False
+    if holder is None and unit_members_count:
+        member = await PersonRepository(session).unit_of(user.person_id) == holding.unit_id
+    return Parties(person_id=holder, managers=frozenset(m for m in managers if m),
+                   unit_id=holding.unit_id or "", members_of_unit=member)
+
+
+async def hand_in(session: AsyncSession, *, actor: User, data: HandInIn, today: date,
+                  hand_in_days: int) -> ReturnCase:
+    await lock(session, "device", data.device_id)
+    holding = await HoldingRepository(session).get(data.device_id)
+    view = domain.check_can_hand_in(holding_view(holding) if holding else None, data.device_id)
+    assert holding is not None
+    parties = await device_parties(session, view, actor, unit_members_count=False)
+    if not domain.may_act_on_device(actor, parties):
+        raise Forbidden("Only the holder, their manager or IT service may hand this device in")
+    if holding.holder_person_id:
+        await lock(session, "person", holding.holder_person_id)
+    existing = await ReturnCaseRepository(session).open_for_device(data.device_id)
+    if existing is not None:
+        raise Conflict(f"Device {data.device_id} already has an open return case "
+                       f"({existing.case_id}), due {existing.due_date.isoformat()}",
+                       case_id=str(existing.case_id))
+    due = domain.hand_in_due(today, data.due_date, hand_in_days)
+    # rules C2, C3: handed in to IT service, so no manager receives it.
+    return await ensure_case(session, holding, ReturnDemand(data.reason, due, None),
+                             actor=actor.person_id)
+
+
+# --- reading cases, object by object ------------------------------------------------------
+
+
+async def person_parties(session: AsyncSession, person_id: str) -> Parties:
+    """The person and their managers: the nearest manager and the head of their unit."""
+    managers = await PersonRepository(session).managers_of(person_id)
+    return Parties(person_id=person_id, managers=frozenset(managers), unit_id="")
+
+
+async def case_parties(session: AsyncSession, case: ReturnCase) -> Parties:
+    managers = await PersonRepository(session).managers_of(case.person_id)
+    managers |= {case.receiver_person_id or "",
+                 await UnitRepository(session).head_of(case.unit_id) or ""}
+    return Parties(person_id=case.person_id, managers=frozenset(m for m in managers if m),
+                   unit_id=case.unit_id)
+
+
+async def read_case(session: AsyncSession, *, actor: User, case_id: uuid.UUID, today: date
+                    ) -> ReturnCaseOut:
+    cases = ReturnCaseRepository(session)
+    case = await cases.get(case_id)
+    if case is None:
+        raise NotFound(f"Return case {case_id} does not exist")
+    if not domain.may_read(actor, await case_parties(session, case)):
+        raise Forbidden("Only the holder, their manager, IT service or an auditor may see "
+                        "this return case")
+    holding = await HoldingRepository(session).get(case.device_id)
+    return (await render(session, [(case, holding.state if holding else None)], today))[0]
+
+
+async def render(session: AsyncSession, rows: Sequence[tuple[ReturnCase, str | None]],
+                 today: date) -> list[ReturnCaseOut]:
+    escalations = await ReturnCaseRepository(session).escalations_of(c.case_id for c, _ in rows)
+    return [_out(case, state, escalations[case.case_id], today) for case, state in rows]
+
+
+def _out(case: ReturnCase, device_state: str | None, escalations: list[ReturnEscalation],
+         today: date) -> ReturnCaseOut:
+    overdue = domain.days_overdue(case.due_date, today) if case.status == "open" else 0
+    return ReturnCaseOut(
+        case_id=case.case_id, device_id=case.device_id, person_id=case.person_id,
+        unit_id=case.unit_id, reason=case.reason,  # type: ignore[arg-type]
+        status=case.status,  # type: ignore[arg-type]
+        due_date=case.due_date,
+        receiver="nearest-manager" if case.receiver_person_id else "it-service",
+        receiver_person_id=case.receiver_person_id, device_state=device_state,
+        days_overdue=overdue, opened_by=case.opened_by, opened_at=case.opened_at,
+        completed_at=case.completed_at, received_by=case.received_by,
+        escalations=[EscalationOut.model_validate(e) for e in escalations],
+    )
+
+
+async def list_cases(session: AsyncSession, f: CaseFilter, *, today: date, limit: int,
+                     offset: int) -> list[ReturnCaseOut]:
+    rows = await ReturnCaseRepository(session).listing(f, limit=limit, offset=offset)
+    return await render(session, rows, today)
+
+
+async def list_for_manager(session: AsyncSession, manager_id: str, *, status: str | None,
+                           today: date, limit: int, offset: int) -> list[ReturnCaseOut]:
+    rows = await ReturnCaseRepository(session).for_manager(
+        manager_id, status=status, limit=limit, offset=offset)
+    return await render(session, rows, today)
+
+
+# --- escalation of overdue cases (rule U7) --------------------------------------------------
+
+
+async def escalate_overdue(session: AsyncSession, *, as_of: date, repeat_days: int, actor: str
+                           ) -> list[EscalatedCase]:
+    """Escalate every overdue case once per level: running it again escalates nothing twice."""
+    cases = ReturnCaseRepository(session)
+    planned: dict[tuple[uuid.UUID, int], tuple[ReturnCase, dict[str, Any]]] = {}
+    for case, unit_head, parent_head in await cases.overdue(as_of):
+        days = domain.days_overdue(case.due_date, as_of)
+        level = domain.escalation_level(days, repeat_days)
+        target = domain.escalation_target(case.receiver_person_id, unit_head, parent_head)
+        planned[(case.case_id, level)] = (case, {
+            "case_id": case.case_id, "level": level, "days_overdue": days,
+            "escalated_to": target, "as_of": as_of})
+    rows = [row for _, row in planned.values()]
+    inserted: set[tuple[uuid.UUID, int]] = set()
+    for start in range(0, len(rows), 1000):  # PostgreSQL caps the parameters per statement
+        inserted |= await cases.add_escalations(rows[start:start + 1000])
+    done, audits, events = [], [], []
+    for key in sorted(inserted, key=lambda k: (str(k[0]), k[1])):
+        case, row = planned[key]
+        audits.append({"actor": actor, "action": "return-case.escalate",
+                       "object_type": "return-case", "object_id": str(case.case_id),
+                       "after": {k: plain(v) for k, v in row.items()}})
+        events.append((ReturnOverdue(
+            return_case_id=case.case_id, device_id=case.device_id, person_id=case.person_id,
+            due_date=case.due_date, escalated_to=row["escalated_to"],
+            days_overdue=row["days_overdue"], escalation_level=row["level"],
+            unit_id=case.unit_id, receiver_person_id=case.receiver_person_id,
+        ), str(case.case_id)))
+        done.append(EscalatedCase(case_id=case.case_id, level=row["level"],
+                                  days_overdue=row["days_overdue"],
+                                  escalated_to=row["escalated_to"]))
+    # One statement per thousand, not two per case: a sweep after an outage may find many.
+    await record_audits(session, audits)
+    await add_events(session, events)
+    return done
