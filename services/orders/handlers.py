@@ -1,4 +1,9 @@
-"""Events the orders service consumes."""
+"""Events the orders service consumes: the organisation and its people from lifecycle, who holds
+which device and what was issued against an order from inventory.
+
+Each handler runs inside the consumer's inbox transaction (the event id is applied once) and is
+also safe against the same fact arriving again under another id, or out of order.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,69 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import service
+from services.orders import read_models, service
 from shared.events.base import Envelope, Event
-from shared.events.catalogue import UnitChanged, UnitRegistered
+from shared.events.catalogue import (
+    DeviceIssued,
+    DeviceLost,
+    DeviceReceived,
+    DeviceReturned,
+    EmployeeHired,
+    EmployeeTransferred,
+    EmploymentEnded,
+    UnitChanged,
+    UnitRegistered,
+)
 from shared.messaging.consumer import Handler
 
 
 async def on_unit(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, UnitRegistered)  # UnitChanged subclasses it
-    await service.apply_unit(session, event, envelope.time)
+    await read_models.apply_unit(session, event, envelope.time)
 
 
-HANDLERS: Mapping[type[Event], Handler] = {UnitRegistered: on_unit, UnitChanged: on_unit}
+async def on_hired(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, EmployeeHired)
+    await read_models.apply_hired(session, event, envelope.time)
+
+
+async def on_transferred(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, EmployeeTransferred)
+    await read_models.apply_transferred(session, event, envelope.time)
+
+
+async def on_ended(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, EmploymentEnded)
+    await read_models.apply_ended(session, event, envelope.time)
+
+
+async def on_received(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, DeviceReceived)
+    await read_models.apply_received(session, event)
+
+
+async def on_issued(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, DeviceIssued)
+    await read_models.apply_issued(session, event, envelope.time)
+    if event.order_id is not None:
+        await service.record_delivery(session, order_id=event.order_id,
+                                      device_id=event.device_id, issued_by=event.issued_by,
+                                      issued_at=envelope.time)
+
+
+async def on_returned(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, DeviceReturned)
+    await read_models.apply_returned(session, event, envelope.time)
+
+
+async def on_lost(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, DeviceLost)
+    await read_models.apply_lost(session, event, envelope.time)
+
+
+HANDLERS: Mapping[type[Event], Handler] = {
+    UnitRegistered: on_unit, UnitChanged: on_unit,
+    EmployeeHired: on_hired, EmployeeTransferred: on_transferred, EmploymentEnded: on_ended,
+    DeviceReceived: on_received, DeviceIssued: on_issued, DeviceReturned: on_returned,
+    DeviceLost: on_lost,
+}

@@ -1,37 +1,330 @@
-"""Orders use cases. Never commits."""
+"""Order use cases: submit, decide, cancel, fulfil, read. Never commits.
+
+Each loads what the rules need, lets `domain` decide, then saves the change, its audit entry and
+its event in the caller's one transaction.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import domain
-from services.orders.models import KnownUnit
-from services.orders.repository import KnownUnitRepository
-from shared.errors import NotFound
-from shared.events.catalogue import UnitRegistered
+from services.orders.catalogue import to_domain
+from services.orders.models import Order
+from services.orders.read_model_repository import HeldDeviceRepository, KnownUnitRepository
+from services.orders.repository import (
+    CatalogueRepository,
+    IdempotencyRepository,
+    OrdererRepository,
+    OrderFilter,
+    OrderRepository,
+    Scope,
+)
+from services.orders.schemas import Approval, Cancellation, OrderCreate, Rejection
+from shared.audit import record_audit
+from shared.auth import User
+from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
+from shared.events.catalogue import (
+    OrderApproved,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderLine,
+    OrderRejected,
+    OrderSubmitted,
+)
+from shared.messaging.outbox import add_event
+
+SEE_ALL = ("it-service", "auditor")
 
 
-async def apply_unit(session: AsyncSession, event: UnitRegistered, event_time: datetime) -> None:
-    """Upsert the unit projection from unit-registered / unit-changed."""
-    units = KnownUnitRepository(session)
-    unit = await units.get(event.unit_id, for_update=True)
-    if unit is None:
-        await units.add(KnownUnit(
-            unit_id=event.unit_id, name=event.name, cost_centre=event.cost_centre,
-            head_person_id=event.head_person_id, source_event_time=event_time, changes=1,
-        ))
+@dataclass(frozen=True)
+class OrderView:
+    # An Order, or a Core row of the orders table (the listing): the same attribute names.
+    order: Any
+    approver: str | None  # who decides while it is submitted (rule O3)
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+
+def request_hash(data: OrderCreate) -> str:
+    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def submit(session: AsyncSession, *, actor: User, data: OrderCreate,
+                 idempotency_key: str | None) -> tuple[OrderView, bool]:
+    """Place an order; with an Idempotency-Key the same key gives the same order (False)."""
+    order_id = uuid.uuid4()
+    if idempotency_key is not None:
+        keys = IdempotencyRepository(session)
+        fingerprint = request_hash(data)
+        if not await keys.claim(actor.person_id, idempotency_key, fingerprint, order_id):
+            return await _replay(session, actor, idempotency_key, fingerprint), False
+    return await _place(session, actor, data, order_id), True
+
+
+async def _replay(session: AsyncSession, actor: User, key: str, fingerprint: str) -> OrderView:
+    claimed = await IdempotencyRepository(session).get(actor.person_id, key)
+    assert claimed is not None  # claim() lost to a committed holder of the key
+    if claimed.request_hash != fingerprint:
+        raise Conflict("This Idempotency-Key was already used for a different order; use a new "
+                       "key for a new order.", order_id=str(claimed.order_id))
+    order = await OrderRepository(session).get(claimed.order_id)
+    assert order is not None
+    return await view(session, order)
+
+
+async def _place(session: AsyncSession, actor: User, data: OrderCreate,
+                 order_id: uuid.UUID) -> OrderView:
+    recipient = data.recipient_person_id
+    context = await OrderRepository(session).context(data.unit_id, actor.person_id, recipient)
+    if context is None:
+        raise RuleViolation(f"Unit {data.unit_id} is not known to ordering; the order's cost "
+                            "centre is its unit's (rule O2).", rule="O2")
+    domain.check_orderer(context.unit_id, context.appointed)
+    requested = [domain.Requested(ln.catalogue_item_id, ln.quantity, ln.port_in_number)
+                 for ln in data.lines]
+    domain.check_no_port_in(requested)
+    domain.check_recipient(context.unit_id, recipient, context.person_unit,
+                           context.person_employed)
+    items = [to_domain(i) for i in await CatalogueRepository(session).for_order(
+        [r.item_id for r in requested])]
+    lines = domain.resolve(requested, {i.item_id: i for i in items})
+    domain.check_justification(lines, data.justification)
+    lines = domain.with_protection(lines, [i for i in items if i.kind == "accessory"])
+    if any(line.item.kind == "subscription" for line in lines):
+        domain.check_sim_has_device(lines, context.holds_device, recipient or context.unit_id)
+    order = await _save(session, actor, data, order_id, context.cost_centre, lines)
+    return OrderView(order, domain.approver_for(actor.person_id, context.unit_head,
+                                                context.parent_head))
+
+
+async def _save(session: AsyncSession, actor: User, data: OrderCreate, order_id: uuid.UUID,
+                cost_centre: str, lines: list[domain.Line]) -> Order:
+    one_time, monthly = domain.totals(lines)
+    event_lines = tuple(_event_line(line) for line in lines)
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "order_id": order_id, "unit_id": data.unit_id, "cost_centre": cost_centre,
+        "orderer_id": actor.person_id, "recipient_person_id": data.recipient_person_id,
+        "status": "submitted", "lines": [ln.model_dump(mode="json") for ln in event_lines],
+        "justification": data.justification or None, "note": data.note or None,
+        "one_time_total_sek": one_time, "monthly_total_sek": monthly,
+        "devices_expected": domain.devices_expected(lines), "need_approved": None,
+        "decided_by": None, "decided_at": None, "decision_note": None, "fulfilled_at": None,
+        "created_at": now, "updated_at": now,
+    }
+    await OrderRepository(session).insert(values)
+    order = Order(**values)  # not in the session: the inserted row, as an object
+    await record_audit(session, actor=actor.person_id, action="order.submit",
+                       object_type="order", object_id=str(order_id), after=_snapshot(order))
+    await add_event(session, OrderSubmitted(
+        order_id=order_id, unit_id=order.unit_id, cost_centre=cost_centre,
+        orderer_id=actor.person_id, recipient_person_id=order.recipient_person_id,
+        lines=event_lines, justification=order.justification,
+        one_time_total_sek=one_time, monthly_total_sek=monthly,
+    ), subject=str(order_id))
+    return order
+
+
+def _event_line(line: domain.Line) -> OrderLine:
+    item = line.item
+    return OrderLine(
+        catalogue_item_id=item.item_id, kind=item.kind,  # type: ignore[arg-type]
+        tier=item.tier, quantity=line.quantity,  # type: ignore[arg-type]
+        name=item.name, model_id=item.model_id, accessory_type=item.accessory_type,
+        scope=item.scope, one_time_price_sek=item.one_time_price_sek,
+        monthly_price_sek=item.monthly_price_sek,
+        added_for_rule=line.added_for_rule,  # type: ignore[arg-type]
+    )
+
+
+def _snapshot(order: Order) -> dict[str, Any]:
+    return {"status": order.status, "unit_id": order.unit_id, "cost_centre": order.cost_centre,
+            "orderer_id": order.orderer_id, "recipient_person_id": order.recipient_person_id,
+            "lines": order.lines, "justification": order.justification,
+            "one_time_total_sek": format(order.one_time_total_sek, ".2f"),
+            "monthly_total_sek": format(order.monthly_total_sek, ".2f"),
+            "need_approved": order.need_approved, "decided_by": order.decided_by,
+            "decision_note": order.decision_note}
+
+
+# --- decide and cancel (rule O3, O4) -----------------------------------------------------------
+
+
+async def _approver(session: AsyncSession, order: Order) -> str | None:
+    heads = await KnownUnitRepository(session).heads([order.unit_id])
+    unit_head, parent_head = heads.get(order.unit_id, (None, None))
+    return domain.approver_for(order.orderer_id, unit_head, parent_head)
+
+
+async def _pending_decision(session: AsyncSession, actor: User, order_id: uuid.UUID,
+                            action: str) -> Order:
+    order = await _locked(session, order_id)
+    approver = await _approver(session, order)
+    domain.check_approver(order.unit_id, approver, actor.person_id, order.orderer_id)
+    domain.check_pending(order.status, action)
+    return order
+
+
+async def approve(session: AsyncSession, *, actor: User, order_id: uuid.UUID,
+                  data: Approval) -> OrderView:
+    order = await _pending_decision(session, actor, order_id, "approved")
+    lines = tuple(OrderLine.model_validate(line) for line in order.lines)
+    advanced = any(ln.kind == "phone" and ln.tier == "advanced" for ln in lines)
+    domain.check_need_approved(advanced, data.approve_need, order.justification)
+    before = _decide(order, "approved", actor, data.comment)
+    order.need_approved = True if advanced else None
+    await _record(session, actor, order, before, "order.approve")
+    await add_event(session, OrderApproved(
+        order_id=order.order_id, unit_id=order.unit_id, cost_centre=order.cost_centre,
+        recipient_person_id=order.recipient_person_id, lines=lines,
+        approved_by=actor.person_id, orderer_id=order.orderer_id,
+        justification=order.justification, need_approved=order.need_approved,
+        one_time_total_sek=order.one_time_total_sek,
+        monthly_total_sek=order.monthly_total_sek,
+    ), subject=str(order.order_id))
+    return OrderView(order, None)
+
+
+async def reject(session: AsyncSession, *, actor: User, order_id: uuid.UUID,
+                 data: Rejection) -> OrderView:
+    order = await _pending_decision(session, actor, order_id, "rejected")
+    before = _decide(order, "rejected", actor, data.reason)
+    await _record(session, actor, order, before, "order.reject")
+    await add_event(session, OrderRejected(order_id=order.order_id, rejected_by=actor.person_id,
+                                           reason=data.reason, unit_id=order.unit_id),
+                    subject=str(order.order_id))
+    return OrderView(order, None)
+
+
+async def cancel(session: AsyncSession, *, actor: User, order_id: uuid.UUID,
+                 data: Cancellation) -> OrderView:
+    order = await _locked(session, order_id)
+    domain.check_canceller(actor.person_id, order.orderer_id)
+    domain.check_pending(order.status, "cancelled")
+    before = _decide(order, "cancelled", actor, data.reason or None)
+    await _record(session, actor, order, before, "order.cancel")
+    await add_event(session, OrderCancelled(order_id=order.order_id,
+                                            cancelled_by=actor.person_id, reason=data.reason,
+                                            unit_id=order.unit_id), subject=str(order.order_id))
+    return OrderView(order, None)
+
+
+async def _locked(session: AsyncSession, order_id: uuid.UUID) -> Order:
+    order = await OrderRepository(session).get(order_id, for_update=True)
+    if order is None:
+        raise NotFound(f"Order {order_id} does not exist")
+    return order
+
+
+def _decide(order: Order, status: str, actor: User, note: str | None) -> dict[str, Any]:
+    before = _snapshot(order)
+    now = datetime.now(UTC)
+    order.status, order.decided_by, order.decided_at = status, actor.person_id, now
+    order.decision_note, order.updated_at = note, now
+    return before
+
+
+async def _record(session: AsyncSession, actor: User, order: Order, before: dict[str, Any],
+                  action: str) -> None:
+    await session.flush()
+    await record_audit(session, actor=actor.person_id, action=action, object_type="order",
+                       object_id=str(order.order_id), before=before, after=_snapshot(order))
+
+
+# --- fulfilment, from inventory's device-issued ------------------------------------------------
+
+
+async def record_delivery(session: AsyncSession, *, order_id: uuid.UUID,
+                          device_id: uuid.UUID, issued_by: str, issued_at: datetime) -> None:
+    """A device was issued against the order; when every phone and tablet is, it is fulfilled.
+
+    Idempotent: a delivery is recorded once, and an order is fulfilled once."""
+    devices = HeldDeviceRepository(session)
+    await devices.record_delivery(order_id, device_id, issued_at)
+    order = await OrderRepository(session).get(order_id, for_update=True)
+    if order is None or order.status != "approved":
+        return  # unknown to orders, or not waiting for devices: nothing to fulfil
+    delivered = await devices.deliveries(order_id)
+    # A device whose kind orders has not learnt counts as a phone or tablet.
+    issued = sum(1 for _, kind in delivered if kind in domain.DEVICE_KINDS or kind is None)
+    if not domain.is_fulfilled(order.devices_expected, issued, len(delivered)):
         return
-    if not domain.is_newer(event_time, unit.source_event_time):
-        return
-    unit.name, unit.cost_centre = event.name, event.cost_centre
-    unit.head_person_id, unit.source_event_time = event.head_person_id, event_time
-    unit.changes += 1
+    before = _snapshot(order)
+    order.status, order.fulfilled_at, order.updated_at = "fulfilled", issued_at, datetime.now(UTC)
+    await session.flush()
+    await record_audit(session, actor=issued_by, action="order.fulfil", object_type="order",
+                       object_id=str(order_id), before=before,
+                       after=_snapshot(order) | {"device_ids": [str(d) for d, _ in delivered]})
+    await add_event(session, OrderFulfilled(order_id=order_id, unit_id=order.unit_id,
+                                            device_ids=tuple(d for d, _ in delivered)),
+                    subject=str(order_id))
 
 
-async def get_known_unit(session: AsyncSession, unit_id: str) -> KnownUnit:
-    unit = await KnownUnitRepository(session).get(unit_id)
-    if unit is None:
-        raise NotFound(f"Unit {unit_id} is not known to ordering yet")
-    return unit
+# --- read, with object-level visibility --------------------------------------------------------
+
+
+async def view(session: AsyncSession, order: Order) -> OrderView:
+    approver = await _approver(session, order) if order.status == "submitted" else None
+    return OrderView(order, approver)
+
+
+async def get_order(session: AsyncSession, *, actor: User, order_id: uuid.UUID) -> OrderView:
+    order = await OrderRepository(session).get(order_id)
+    if order is None:
+        raise NotFound(f"Order {order_id} does not exist")
+    result = await view(session, order)
+    if not await _may_see(session, actor, order, result.approver):
+        raise Forbidden("You may see the orders of units you order for or head, and the ones "
+                        "you placed.")
+    return result
+
+
+async def _may_see(session: AsyncSession, actor: User, order: Order,
+                   approver: str | None) -> bool:
+    me = actor.person_id
+    if actor.has_any(*SEE_ALL) or me in (order.orderer_id, approver):
+        return True
+    unit = await KnownUnitRepository(session).get(order.unit_id)
+    if unit is not None and unit.head_person_id == me:
+        return True
+    return await OrdererRepository(session).is_active(order.unit_id, me)
+
+
+async def list_orders(session: AsyncSession, *, actor: User, where: OrderFilter,
+                      cursor: str | None, limit: int) -> tuple[list[OrderView], str | None]:
+    orders = OrderRepository(session)
+    scope = (Scope(everything=True) if actor.has_any(*SEE_ALL)
+             else await orders.scope_of(actor.person_id))
+    rows = await orders.listing(scope, where, decode_cursor(cursor), limit + 1)
+    page, more = rows[:limit], len(rows) > limit
+    views = [OrderView(row, domain.approver_for(row.orderer_id, row.unit_head, row.parent_head)
+                       if row.status == "submitted" else None) for row in page]
+    return views, encode_cursor(page[-1]) if more else None
+
+
+def encode_cursor(order: Any) -> str:
+    raw = f"{order.created_at.isoformat()}|{order.order_id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, order_id = raw.split("|")
+        return datetime.fromisoformat(created), uuid.UUID(order_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise domain.InvalidRequest("The cursor is not valid; start again without one.") from exc
+

@@ -1,0 +1,205 @@
+"""The two servers bench/orders_api.py compares, each run as its own process:
+
+* `orders`: the real orders service (create_app, migrations, auth, relay, consumer), on the
+  in-process transport, fed its organisation through that transport as lifecycle's events;
+* `bare`: a bare FastAPI + asyncpg app issuing the same SQL statements per request as the
+  orders service does, into a copy of its tables (schema `bare`), with no auth, no ORM, no
+  validation beyond json — the ceiling the real service is measured against.
+
+    python -m bench.orders_servers orders DATABASE_URL PORT PUBLIC_KEY_PEM FIXTURE_JSON
+    python -m bench.orders_servers bare DATABASE_URL PORT
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from services.orders.main import SPEC
+from shared.auth import TokenVerifier
+from shared.db import asyncpg_dsn
+from shared.events.base import encode, wrap
+from shared.events.catalogue import EmployeeHired, UnitRegistered
+from shared.messaging.transport import InProcessTransport
+from shared.runtime import create_app
+from shared.settings import CommonSettings, OrdersSettings
+
+COPIED = ("orders", "idempotency_keys", "audit_log", "outbox")
+
+
+async def _started(server: uvicorn.Server) -> None:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+        await asyncio.sleep(0.05)
+
+
+async def serve_orders(database_url: str, port: int, public_key: str, fixture: str) -> None:
+    common = CommonSettings(database_url=database_url, environment="test", log_level="WARNING")
+    key = serialization.load_pem_public_key(Path(public_key).read_bytes())  # noqa: ASYNC240
+    transport = InProcessTransport()
+    await transport.start()
+    app = create_app(SPEC, common=common, settings=OrdersSettings(), database_url=database_url,
+                     token_verifier=TokenVerifier(common, public_key=key), transport=transport)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on",
+                                           access_log=False))
+    serving = asyncio.create_task(server.serve())
+    await _started(server)
+    # The organisation arrives as lifecycle would send it: events, applied by orders' consumer.
+    for unit in json.loads(fixture)["units"]:
+        events: list[Any] = [UnitRegistered(unit_id=unit["unit_id"], name="Bench",
+                                            administration="Bench", cost_centre="10000",
+                                            head_person_id=unit["head"])]
+        events += [EmployeeHired(person_id=p, unit_id=unit["unit_id"],
+                                 start_date=date(2026, 1, 1))
+                   for p in [unit["orderer"], *unit["employees"]]]
+        for event in events:
+            envelope = wrap(event)
+            await transport.publish(event.routing_key(), encode(envelope),
+                                    message_id=envelope.id, headers={})
+    print("READY", flush=True)
+    await serving
+
+
+# --- the bare endpoint ---------------------------------------------------------------------------
+
+# The same statements the service issues (see services/orders/repository.py).
+CONTEXT = (
+    "SELECT u.unit_id, u.cost_centre, u.head_person_id, p.head_person_id, EXISTS (SELECT "
+    "o.active FROM orders.orderers o WHERE o.unit_id = u.unit_id AND o.person_id = $2 AND "
+    "o.active), r.unit_id, r.employed, EXISTS (SELECT d.device_id FROM orders.held_devices d "
+    "WHERE d.held AND d.holder_person_id = $3 AND (d.kind IN ('phone', 'tablet') OR d.kind IS "
+    "NULL)) FROM orders.known_units u LEFT JOIN orders.known_units p ON p.unit_id = "
+    "u.parent_unit_id LEFT JOIN orders.known_people r ON r.person_id = $3 WHERE u.unit_id = $1")
+ITEMS = ("SELECT * FROM orders.catalogue_items WHERE item_id = ANY($1::text[]) OR "
+         "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL)")
+SCOPE = (
+    "SELECT unit_id, NULL FROM orders.orderers WHERE person_id = $1 AND active "
+    "UNION ALL SELECT unit_id, NULL FROM orders.known_units WHERE head_person_id = $1 "
+    "UNION ALL SELECT c.unit_id, c.head_person_id FROM orders.known_units c "
+    "JOIN orders.known_units p ON p.unit_id = c.parent_unit_id WHERE p.head_person_id = $1 "
+    "AND c.head_person_id IS NOT NULL AND c.head_person_id <> $1")
+LISTING = ("SELECT o.*, u.head_person_id AS unit_head, p.head_person_id AS parent_head "
+           "FROM bare.orders o LEFT JOIN orders.known_units u ON u.unit_id = o.unit_id "
+           "LEFT JOIN orders.known_units p ON p.unit_id = u.parent_unit_id "
+           "WHERE (o.unit_id = ANY($1::text[]) OR o.orderer_id = $2) "
+           "ORDER BY o.created_at DESC, o.order_id DESC LIMIT $3")
+
+
+def _money(value: Decimal) -> str:
+    return format(value, ".2f")
+
+
+def _lines(body: dict[str, Any], items: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    """The requested items plus the phone's protector and case, as the service's lines."""
+    wanted = {ln["catalogue_item_id"] for ln in body["lines"]}
+    models = {i["model_id"] for i in items if i["item_id"] in wanted}
+    chosen = [i for i in items if i["item_id"] in wanted
+              or set(i["fits_model_ids"] or ()) & models]
+    return [{"catalogue_item_id": i["item_id"], "kind": i["kind"], "name": i["name"],
+             "tier": i["tier"], "model_id": i["model_id"], "quantity": 1,
+             "one_time_price_sek": _money(i["one_time_price_sek"]),
+             "monthly_price_sek": _money(i["monthly_price_sek"])} for i in chosen]
+
+
+def _order(row: Any) -> dict[str, Any]:
+    """Every column, as the service answers it."""
+    out = {k: (str(v) if isinstance(v, uuid.UUID) else _money(v) if isinstance(v, Decimal)
+               else v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+    out["lines"] = json.loads(row["lines"])
+    return out
+
+
+def bare_app(database_url: str) -> FastAPI:
+    pool: asyncpg.Pool | None = None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal pool
+        # As many connections as the orders service may open (pool 10 + overflow 10).
+        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=20, max_size=20)
+        async with pool.acquire() as connection:
+            await connection.execute("CREATE SCHEMA IF NOT EXISTS bare")
+            for table in COPIED:
+                await connection.execute(f"CREATE TABLE IF NOT EXISTS bare.{table} "
+                                         f"(LIKE orders.{table} INCLUDING ALL)")
+        yield
+        await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/v1/orders", status_code=201)
+    async def place(request: Request) -> JSONResponse:
+        body = await request.json()
+        person = request.headers["x-person"]
+        key = request.headers.get("idempotency-key")
+        order_id, now = uuid.uuid4(), datetime.now(UTC)
+        assert pool is not None
+        async with pool.acquire() as c, c.transaction():
+            await c.fetchrow("INSERT INTO bare.idempotency_keys (caller_id, key, request_hash, "
+                             "order_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING "
+                             "RETURNING order_id", person, key, "h", order_id)
+            unit = await c.fetchrow(CONTEXT, body["unit_id"], person,
+                                    body["recipient_person_id"])
+            items = await c.fetch(ITEMS, [ln["catalogue_item_id"] for ln in body["lines"]])
+            lines = _lines(body, items)
+            one_time = sum(Decimal(ln["one_time_price_sek"]) for ln in lines)
+            monthly = sum(Decimal(ln["monthly_price_sek"]) for ln in lines)
+            row = {"order_id": order_id, "unit_id": body["unit_id"],
+                   "cost_centre": unit["cost_centre"], "orderer_id": person,
+                   "recipient_person_id": body["recipient_person_id"], "status": "submitted",
+                   "lines": json.dumps(lines), "one_time_total_sek": one_time,
+                   "monthly_total_sek": monthly, "devices_expected": 1, "created_at": now,
+                   "updated_at": now, "approver_person_id": unit[2]}
+            await c.execute(
+                "INSERT INTO bare.orders (order_id, unit_id, cost_centre, orderer_id, "
+                "recipient_person_id, status, lines, one_time_total_sek, monthly_total_sek, "
+                "devices_expected, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                "$7::jsonb, $8, $9, $10, $11, $12)", *list(row.values())[:12])
+            await c.execute("INSERT INTO bare.audit_log (actor, action, object_type, object_id, "
+                            "after) VALUES ($1, 'order.submit', 'order', $2, $3::jsonb)",
+                            person, str(order_id), json.dumps({"lines": lines}))
+            await c.execute("INSERT INTO bare.outbox (event_id, routing_key, envelope) VALUES "
+                            "($1, 'orders.order-submitted.v1', $2::jsonb)", str(uuid.uuid4()),
+                            json.dumps({"data": {"order_id": str(order_id), "lines": lines}}))
+        return JSONResponse(_order(row), status_code=201)
+
+    @app.get("/v1/orders")
+    async def listing(request: Request) -> JSONResponse:
+        person = request.headers["x-person"]
+        assert pool is not None
+        async with pool.acquire() as c, c.transaction():
+            units = [r[0] for r in await c.fetch(SCOPE, person) if r[1] is None]
+            rows = await c.fetch(LISTING, units, person, 51)
+        return JSONResponse({"items": [_order(r) for r in rows[:50]], "next_cursor": None})
+
+    return app
+
+
+async def serve_bare(database_url: str, port: int) -> None:
+    server = uvicorn.Server(uvicorn.Config(bare_app(database_url), port=port,
+                                           log_level="warning", access_log=False))
+    serving = asyncio.create_task(server.serve())
+    await _started(server)
+    print("READY", flush=True)
+    await serving
+
+
+if __name__ == "__main__":
+    kind, url, port_text, *rest = sys.argv[1:]
+    if kind == "orders":
+        asyncio.run(serve_orders(url, int(port_text), rest[0], rest[1]))
+    else:
+        asyncio.run(serve_bare(url, int(port_text)))

@@ -1,0 +1,92 @@
+"""Listing orders: filters, cursor pagination, and object-level visibility — each caller sees
+the orders of units they order for or head (and their own), IT service and auditors see all."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+import pytest
+
+from tests.orders_world import World
+from tests.system import RunningSystem
+
+PHONE, TABLET = "phone-simple-galaxy-a16", "tablet-galaxy-tab-a9-plus"
+
+
+@pytest.fixture
+def world(system_inprocess: RunningSystem, token_for) -> World:  # type: ignore[no-untyped-def]
+    return World(system_inprocess, token_for)
+
+
+async def ids(world: World, headers: dict[str, str], **params: str) -> list[str]:
+    response = await world.orders.get("/v1/orders", params={**params, "limit": 200},
+                                      headers=headers)
+    assert response.status_code == 200, response.text
+    return [o["order_id"] for o in response.json()["items"]]
+
+
+async def test_pages_follow_the_cursor_newest_first_without_gaps_or_repeats(world: World
+                                                                           ) -> None:
+    unit, orderer, employee = await world.staffed_unit()
+    placed = [(await world.place(unit, orderer, employee, TABLET)).json()["order_id"]
+              for _ in range(7)]
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"unit_id": unit.unit_id, "limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await world.orders.get("/v1/orders", params=params,
+                                       headers=world.as_(orderer))).json()
+        seen += [o["order_id"] for o in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and seen == list(reversed(placed))
+
+
+async def test_filters_by_status_person_and_unit(world: World) -> None:
+    unit, orderer, employee = await world.staffed_unit()
+    colleague = await world.hire(unit)
+    a = (await world.place(unit, orderer, employee, TABLET)).json()
+    b = (await world.place(unit, orderer, colleague, TABLET)).json()
+    await world.approve(b, unit.head)
+    it = world.as_("it-1", "it-service")
+    assert await ids(world, it, unit_id=unit.unit_id, status="approved") == [b["order_id"]]
+    assert await ids(world, it, unit_id=unit.unit_id, status="submitted") == [a["order_id"]]
+    assert await ids(world, it, person_id=employee) == [a["order_id"]]
+    assert await ids(world, it, orderer_id=orderer) == [b["order_id"], a["order_id"]]
+    bad = await world.orders.get("/v1/orders", params={"status": "lost"}, headers=it)
+    assert bad.status_code == 422
+    cursor = await world.orders.get("/v1/orders", params={"cursor": "not-a-cursor"}, headers=it)
+    assert cursor.status_code == 422 and "cursor" in cursor.json()["detail"]
+
+
+async def test_each_caller_sees_only_the_orders_they_may_see(world: World) -> None:
+    parent = await world.unit()
+    unit, orderer, employee = await world.staffed_unit(parent=parent.unit_id)
+    other, other_orderer, other_employee = await world.staffed_unit()
+    mine = (await world.place(unit, orderer, employee, PHONE)).json()["order_id"]
+    theirs = (await world.place(other, other_orderer, other_employee, PHONE)).json()["order_id"]
+    colleague = await world.hire(unit)
+    await world.appoint(unit, colleague)
+
+    def sees(person: str, *roles: str) -> Awaitable[list[str]]:
+        return ids(world, world.as_(person, *roles))
+
+    assert mine in await sees(orderer) and theirs not in await sees(orderer)
+    assert mine in await sees(colleague)  # every orderer of the unit follows its orders
+    assert mine in await sees(unit.head) and theirs not in await sees(unit.head)
+    assert mine not in await sees(parent.head)  # not a decision of theirs: the head decides
+    assert await sees(employee, "employee") == []
+    for role in ("it-service", "auditor"):
+        assert {mine, theirs} <= set(await sees("staff-1", role))
+    # Filtering never widens what one may see.
+    assert await ids(world, world.as_(orderer), unit_id=other.unit_id) == []
+    # A revoked orderer still sees the orders they placed themselves.
+    await world.orders.delete(f"/v1/units/{unit.unit_id}/orderers/{orderer}",
+                              headers=world.as_(unit.head))
+    assert await sees(orderer) == [mine]
+    assert mine not in await sees(other_orderer)
