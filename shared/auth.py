@@ -24,9 +24,10 @@ from shared.errors import Forbidden, Unauthorized
 from shared.settings import CommonSettings
 
 # `mdm` is a machine identity: the device management system posting compliance reports (B2, U4,
-# U5); inventory admits it to that one endpoint and to nothing else.
+# U5); inventory admits it to that one endpoint and to nothing else. `telephony` likewise: the
+# telephony platform reporting extensions' forwarding and voicemail (B4, U2, U3).
 Role = Literal["it-service", "guideline-owner", "auditor", "department-head", "orderer", "employee",
-               "mdm"]
+               "mdm", "telephony"]
 KNOWN_ROLES: frozenset[str] = frozenset(Role.__args__)  # type: ignore[attr-defined]
 
 

@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.db import is_transient
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://kommunmobil.varnamo.se/problems/"
 log = logging.getLogger(__name__)
@@ -96,6 +98,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            log.warning("database unavailable on %s: %r", request.url.path, exc)
+            response = problem(
+                503, "unavailable", "Temporarily unavailable",
+                "The service cannot reach its database right now; nothing was changed. "
+                "Please try again in a moment.", request.url.path,
+            )
+            response.headers["Retry-After"] = "2"
+            return response
         log.exception("unhandled error on %s", request.url.path)
         return problem(
             500, "internal", "Internal error",

@@ -123,7 +123,9 @@ def create_app(
             await upgrade_to_head_async(spec.name, spec.migrations_dir, database_url)
         engine = make_engine(database_url, pool_size=settings.db_pool_size,
                              application_name=f"kommunmobil-{spec.name}")
-        SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine, tracer_provider=provider)
+        if common.trace_sql:
+            SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine,
+                                                tracer_provider=provider)
         sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                                       info={"schema": spec.name})
         the_transport = transport or build_transport(common, spec.name)

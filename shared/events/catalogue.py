@@ -101,7 +101,8 @@ class ReturnRequested(_Lifecycle):
 class ReturnOverdue(_Lifecycle):
     """rule U7: an open return case past its due date; once per escalation level and case.
 
-    Level 1 on the first day overdue, one level more every `overdue_repeat_days` (default 7);
+    Level 1 on the first day overdue, one level more every `escalation_interval_days` of the
+    policy in effect for the case's unit (default 7; rules U7, B5);
     `escalated_to` is the head above the receiver (None: IT service follows it up).
     """
 
@@ -140,7 +141,12 @@ class LossReported(_Lifecycle):
 
 
 class PrivateUseApproved(_Lifecycle):
-    """rule P1: the head decides; the employee signs the agreement."""
+    """rule P1: the head decided and the employee signed, having been shown the P3 text.
+
+    Published when the employee signs (the agreement is in force from then), not when the head
+    approves: an approved agreement nobody signed binds no one. `subscription_id` None: every
+    subscription the person holds.
+    """
 
     event_name = "private-use-approved"
     agreement_id: uuid.UUID
@@ -148,14 +154,98 @@ class PrivateUseApproved(_Lifecycle):
     subscription_id: uuid.UUID | None = None
     approved_by: PersonId
     valid_from: date
+    # Optional (v1-compatible): the phone, the unit whose head decided, the P3 text signed.
+    device_id: uuid.UUID | None = None
+    unit_id: UnitId | None = None
+    terms_version: int | None = None
+    signed_at: datetime | None = None
 
 
 class PrivateUseEnded(_Lifecycle):
+    """rule P1: the last day of an agreement (inclusive). Ended by the employee
+    (`employee-request`), the head (`revoked`), or automatically on the end of employment or a
+    move to another unit (`transferred`). Published again, same `agreement_id`, when an HR
+    correction moves `ended_on`: keep the newest per agreement."""
+
     event_name = "private-use-ended"
     agreement_id: uuid.UUID
     person_id: PersonId
-    reason: Literal["employment-ended", "revoked", "expired", "employee-request"]
+    reason: Literal["employment-ended", "revoked", "expired", "employee-request", "transferred"]
     ended_on: date
+    unit_id: UnitId | None = None  # optional (v1-compatible)
+    subscription_id: uuid.UUID | None = None
+
+
+PhoneTier = Literal["robust", "simple", "standard", "advanced"]
+
+
+class SupportChannel(BaseModel):
+    """rule S1: one way to personal support."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["portal", "phone", "visit"]
+    value: str = Field(min_length=1, max_length=200)  # the address, the number, the place
+
+
+class PolicyParameters(BaseModel):
+    """rules B5, R1: the guideline's parameters as one document: the municipality's, or the
+    effective policy of an administration or unit (the municipality's plus its stricter local
+    rules)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tiers_on_offer: tuple[PhoneTier, ...]  # rule O4
+    tiers_requiring_justification: tuple[PhoneTier, ...]  # rule O4
+    # rule U7: a returned device is due this many days after the last day (negative: before).
+    return_due_days_after_last_day: int = Field(ge=-60, le=60)
+    escalation_interval_days: int = Field(ge=1, le=365)  # rule U7: between escalation levels
+    private_use_allowed: bool  # rule P1: may a head agree to private use at all
+    private_cost_categories: tuple[str, ...]  # rule P2: usage categories the employee pays
+    support_channels: tuple[SupportChannel, ...]  # rule S1
+
+
+class LocalRules(BaseModel):
+    """rule B5: what an administration or unit adds; every field unset means "as above"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tiers_on_offer: tuple[PhoneTier, ...] | None = None
+    tiers_requiring_justification: tuple[PhoneTier, ...] | None = None
+    return_due_days_after_last_day: int | None = Field(default=None, ge=-60, le=60)
+    escalation_interval_days: int | None = Field(default=None, ge=1, le=365)
+    private_use_allowed: bool | None = None
+
+
+class LocalPolicy(BaseModel):
+    """The local rules of one administration or unit and the policy in effect there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scope: Literal["administration", "unit"]
+    scope_id: str
+    policy_version: int  # the change that set these rules
+    rules: LocalRules
+    effective: PolicyParameters
+
+
+class PolicyChanged(_Lifecycle):
+    """rules B5, R1: the guideline owner changed the policy; the whole policy as it now stands.
+
+    Keep the one with the highest `policy_version`. The policy in effect for a unit is the
+    `effective` of the first `local` entry found for the unit itself, then for its parent units
+    upwards, then for its administration (scope "administration", scope_id = the administration's
+    name), else `municipal`: each entry already includes every rule above it.
+    """
+
+    event_name = "policy-changed"
+    policy_version: int = Field(ge=1)
+    changed_scope: Literal["municipality", "administration", "unit"]
+    changed_scope_id: str | None = None
+    changed_by: PersonId
+    reviewed_on: date  # rule R1: the guideline's last review
+    municipal: PolicyParameters
+    local: tuple[LocalPolicy, ...] = ()
 
 
 # --- orders: orderers, the ordering workflow -------------------------------------------------
@@ -406,14 +496,123 @@ class ComplianceViolation(_Inventory):
     unit_id: UnitId | None = None
 
 
+
+# --- inventory: usage and costs (P2), support and repair (S1-S5) ------------------------------
+
+PrivateCostCharge = Literal["unit", "employee"]
+
+
+class UsageImported(_Inventory):
+    """rule P2: the operator's monthly usage file was imported and split, all rows or none.
+
+    Sums are in SEK: `unit_sek` to the subscriptions' cost centres (flat fee, in-plan use, and
+    extras charged to the unit), `employee_sek` private extras charged to employees under a
+    private-use agreement, `flagged_sek` extras without an agreement awaiting the head's decision.
+    """
+
+    event_name = "usage-imported"
+    import_id: uuid.UUID
+    content_sha256: str
+    source: str
+    periods: tuple[str, ...]  # "YYYY-MM"
+    rows: int
+    total_sek: Decimal
+    unit_sek: Decimal
+    employee_sek: Decimal
+    flagged_sek: Decimal
+    flags: int
+    imported_by: PersonId
+
+
+class PrivateCostFlagged(_Inventory):
+    """rule P2: private extras on a subscription without a (whole-period) private-use agreement;
+    the head of `unit_id` decides who pays."""
+
+    event_name = "private-cost-flagged"
+    flag_id: uuid.UUID
+    import_id: uuid.UUID
+    subscription_id: uuid.UUID
+    phone_number: str
+    period: str  # "YYYY-MM"
+    amount_sek: Decimal
+    reason: str
+    unit_id: UnitId
+    cost_centre: str
+    person_id: PersonId | None = None
+    head_person_id: PersonId | None = None
+
+
+class PrivateCostResolved(_Inventory):
+    """rule P2: the head decided a flagged private cost: the unit or the employee pays."""
+
+    event_name = "private-cost-resolved"
+    flag_id: uuid.UUID
+    subscription_id: uuid.UUID
+    period: str  # "YYYY-MM"
+    amount_sek: Decimal
+    charge_to: PrivateCostCharge
+    resolved_by: PersonId
+    unit_id: UnitId
+    cost_centre: str
+    person_id: PersonId | None = None
+
+
+SupportCategory = Literal["network-access", "email", "calendar", "app-access", "device-fault",
+                          "app-usage", "private-account", "private-service"]
+
+
+class SupportCaseOpened(_Inventory):
+    """rules S2, S3, S5: a support case and what became of it at once: accepted by central IT
+    (S2), routed to the app's own support (S3), or refused (S5)."""
+
+    event_name = "support-case-opened"
+    case_id: uuid.UUID
+    person_id: PersonId
+    category: SupportCategory
+    outcome: Literal["accepted", "routed", "refused"]
+    rule: Literal["S2", "S3", "S4", "S5"]
+    opened_by: PersonId
+    device_id: uuid.UUID | None = None
+    app_id: str | None = None
+
+
+class RepairStarted(_Inventory):
+    """rule S4: a held device went to repair after its holder confirmed the data-loss warning."""
+
+    event_name = "repair-started"
+    repair_id: uuid.UUID
+    device_id: uuid.UUID
+    holder_person_id: PersonId | None = None
+    holder_unit_id: UnitId | None = None
+    unit_id: UnitId | None = None
+    warning_confirmed_by: PersonId
+    warning_confirmed_at: datetime
+    case_id: uuid.UUID | None = None
+
+
+class RepairCompleted(_Inventory):
+    """The repaired device went back to the same holder, or the holder got a replacement
+    (rule U8: the old device is returned, the replacement issued anew)."""
+
+    event_name = "repair-completed"
+    repair_id: uuid.UUID
+    device_id: uuid.UUID
+    outcome: Literal["returned-to-holder", "replaced"]
+    holder_person_id: PersonId | None = None
+    holder_unit_id: UnitId | None = None
+    replacement_device_id: uuid.UUID | None = None
+    completed_by: PersonId
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     UnitRegistered, UnitChanged, EmployeeHired, EmployeeTransferred, EmploymentEnded,
     ReturnRequested, ReturnOverdue, ReturnCompleted, LossReported, PrivateUseApproved,
-    PrivateUseEnded,
+    PrivateUseEnded, PolicyChanged,
     OrdererAppointed, OrdererRevoked, OrderSubmitted, OrderApproved, OrderRejected,
     OrderCancelled, OrderFulfilled,
     DeviceReceived, DeviceReserved, DeviceIssued, DeviceReturned, DeviceLost, DeviceConsumed,
     DeviceHandedToSupplier, SubscriptionActivated, SubscriptionTerminated, ComplianceViolation,
+    UsageImported, PrivateCostFlagged, PrivateCostResolved, SupportCaseOpened, RepairStarted,
+    RepairCompleted,
 )
 
 REGISTRY: dict[str, type[Event]] = {cls.cloudevent_type(): cls for cls in ALL_EVENTS}

@@ -14,16 +14,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
 from sqlalchemy import delete
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import transaction
+from shared.db import is_transient, transaction
 from shared.events.base import Envelope, Event, UnknownEventType, decode
 from shared.events.catalogue import REGISTRY
 from shared.messaging.tables import tables_of
@@ -33,34 +31,6 @@ from shared.telemetry import context_from_headers, messaging_attributes
 log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope, Event], Awaitable[None]]
-
-_TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
-    asyncpg.exceptions.SerializationError,
-    asyncpg.exceptions.DeadlockDetectedError,
-    sa_exc.TimeoutError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True when the failure is the infrastructure's, not the message's."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, _TRANSIENT):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else (
-            current.__cause__ or current.__context__)
-    return False
-
 
 async def record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
     """Insert the event id; False when this consumer already applied the event."""
