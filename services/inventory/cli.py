@@ -1,6 +1,7 @@
-"""`kommunmobil inventory …`: the CSV import and the consumed sweep from a terminal.
+"""`kommunmobil inventory …`: the device CSV import, the operator's usage import (rule P2) and
+the consumed sweep from a terminal.
 
-Both work on the database directly (KM_INVENTORY_DATABASE_URL or KM_DATABASE_URL), in one
+All work on the database directly (KM_INVENTORY_DATABASE_URL or KM_DATABASE_URL), in one
 transaction each, exactly like the HTTP endpoints: same use cases, same events through the outbox
 (the running service's relay publishes them). The service must have migrated its schema already.
 """
@@ -25,7 +26,7 @@ from rich.progress import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.inventory import csv_import, sweep
+from services.inventory import csv_import, sweep, usage
 from shared.db import make_engine, transaction
 from shared.errors import DomainError
 from shared.settings import (
@@ -36,8 +37,8 @@ from shared.settings import (
     load,
 )
 
-app = typer.Typer(help="The inventory register: import a device list, run the consumed sweep.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The inventory register: import a device list or the operator's usage "
+                       "file, run the consumed sweep.", no_args_is_help=True)
 console = Console(stderr=True)
 Actor = Annotated[str, typer.Option(help="your person id (recorded in the history)")]
 
@@ -99,6 +100,53 @@ def import_file(
             console.print(f"  line {error['line']}: {error['message']}")
         raise typer.Exit(1) from exc
     console.print(f"imported {result.imported} devices ({result.issued} issued)")
+
+
+def _progress_columns() -> tuple[object, ...]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn())
+
+
+@app.command("usage-import")
+def usage_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="CSV: number,period,category,amount_sek")],
+    actor: Actor,
+) -> None:
+    """Import the operator's monthly usage file and split its costs (rule P2): every row valid,
+    or nothing imported; the same file again changes nothing."""
+    url = _database_url()
+    content = file.read_bytes()
+
+    async def run() -> usage.UsageImportResult:
+        with Progress(*_progress_columns(), console=console) as progress:  # type: ignore[arg-type]
+            tasks: dict[str, TaskID] = {}
+
+            def report(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = progress.add_task(f"{phase:<8}", total=total)
+                progress.update(tasks[phase], completed=done)
+
+            async with _session(url) as session:
+                return await usage.import_usage(session, actor=actor, content=content,
+                                                source=file.name, progress=report)
+
+    try:
+        result = asyncio.run(run())
+    except csv_import.ImportRefused as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        for error in exc.extra.get("errors", []):
+            console.print(f"  line {error['line']}: {error['message']}")
+        raise typer.Exit(1) from exc
+    if result.duplicate:
+        console.print(f"{file.name} was imported before (import {result.import_id}); "
+                      "nothing changed")
+        return
+    t = result.totals
+    console.print(f"imported {result.rows} usage rows for {', '.join(result.periods)}: "
+                  f"{t.unit} SEK to cost centres, {t.employee} SEK to employees, "
+                  f"{t.flagged} SEK flagged in {result.flags} flags for the heads "
+                  f"(import {result.import_id})")
 
 
 @app.command("sweep")

@@ -151,12 +151,12 @@ async def restock(device_id: uuid.UUID, body: RestockIn, session: SessionDep, us
 
 
 @router.post("/devices/{device_id}/repair", response_model=DeviceOut,
-             summary="Send a device to repair (IT service; S4)")
+             summary="Send a device nobody holds to repair (IT service); a held device is "
+                     "taken in with POST /v1/repairs (S4)")
 async def repair(device_id: uuid.UUID, body: RepairIn, session: SessionDep, user: ItService
                  ) -> DeviceOut:
     return DeviceOut.model_validate(await issuing.send_to_repair(
-        session, actor=user.person_id, device_id=device_id,
-        data_loss_warned=body.data_loss_warned))
+        session, actor=user.person_id, device_id=device_id))
 
 
 @router.post("/devices/{device_id}/hand-over", response_model=DeviceOut,

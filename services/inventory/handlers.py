@@ -1,5 +1,6 @@
 """Events the inventory service consumes: approved and cancelled orders (rule O3), losses (U9),
-return requests (U7), and the organisation (whose unit a head sees)."""
+return requests (U7), the organisation (whose unit a head sees), the employees (whose manager
+sees whose telephony readiness, U1) and private-use agreements (who pays private extras, P2)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory import fulfilment, issuing
+from services.inventory import costs, fulfilment, issuing, readiness
 from services.inventory.models import Unit
 from services.inventory.repository import UnitRepository
 from shared.events.base import Envelope, Event
 from shared.events.catalogue import (
+    EmployeeHired,
+    EmployeeTransferred,
+    EmploymentEnded,
     LossReported,
     OrderApproved,
     OrderCancelled,
+    PrivateUseApproved,
+    PrivateUseEnded,
     ReturnRequested,
     UnitChanged,
     UnitRegistered,
@@ -64,6 +70,33 @@ async def apply_unit(session: AsyncSession, event: UnitRegistered, event_time: d
     unit.head_person_id, unit.source_event_time = event.head_person_id, event_time
 
 
+async def on_private_use_approved(session: AsyncSession, envelope: Envelope, event: Event
+                                  ) -> None:
+    assert isinstance(event, PrivateUseApproved)
+    await costs.on_private_use_approved(session, event)
+
+
+async def on_private_use_ended(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, PrivateUseEnded)
+    await costs.on_private_use_ended(session, event, envelope.time)
+
+
+async def on_employee_hired(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, EmployeeHired)
+    await readiness.on_employee_hired(session, event, envelope.time)
+
+
+async def on_employee_transferred(session: AsyncSession, envelope: Envelope, event: Event
+                                  ) -> None:
+    assert isinstance(event, EmployeeTransferred)
+    await readiness.on_employee_transferred(session, event, envelope.time)
+
+
+async def on_employment_ended(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, EmploymentEnded)
+    await readiness.on_employment_ended(session, event, envelope.time)
+
+
 HANDLERS: Mapping[type[Event], Handler] = {
     OrderApproved: on_order_approved,
     OrderCancelled: on_order_cancelled,
@@ -71,4 +104,9 @@ HANDLERS: Mapping[type[Event], Handler] = {
     ReturnRequested: on_return_requested,
     UnitRegistered: on_unit,
     UnitChanged: on_unit,
+    PrivateUseApproved: on_private_use_approved,
+    PrivateUseEnded: on_private_use_ended,
+    EmployeeHired: on_employee_hired,
+    EmployeeTransferred: on_employee_transferred,
+    EmploymentEnded: on_employment_ended,
 }

@@ -40,7 +40,7 @@ LOST_MODE_MESSAGE = ("Den här enheten tillhör Värnamo kommun. Hittad? Ring 03
                      "This device belongs to Värnamo kommun. Found it? Call +46 370 377800.")
 
 
-async def _device(session: AsyncSession, device_id: uuid.UUID) -> Device:
+async def locked_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
     device = await DeviceRepository(session).get(device_id, for_update=True)
     if device is None:
         raise NotFound(f"Device {device_id} is not in the register")
@@ -55,7 +55,7 @@ def _holder(device: Device) -> domain.Holder | None:
 
 async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: IssueIn
                 ) -> tuple[Device, Acknowledgement, list[Subscription]]:
-    device = await _device(session, device_id)
+    device = await locked_device(session, device_id)
     new = domain.Holder(data.holder_person_id, data.holder_unit_id)
     domain.check_issue(device_id, device.state, _holder(device), new)
     fulfilment = FulfilmentRepository(session)
@@ -117,7 +117,7 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
 async def check_in(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: CheckInIn
                    ) -> Device:
     """rules C3, U7: a device comes back to IT service; it is wiped before it goes to stock."""
-    device = await _device(session, device_id)
+    device = await locked_device(session, device_id)
     before = snapshot(device)
     target = domain.transition(device_id, device.state, "check-in")
     from_person, unit_id = device.holder_person_id, device.holder_unit_id or device.unit_id
@@ -139,7 +139,7 @@ async def check_in(session: AsyncSession, *, actor: str, device_id: uuid.UUID, d
             wiped=wiped), subject=str(device_id))
     if target == "returned":
         if data.condition == "needs-repair":
-            await _move(session, device, "send-to-repair", actor)
+            await move(session, device, "send-to-repair", actor)
         elif wiped:
             await _to_stock(session, device, actor, evidence=f"MDM {device.wipe_command_id}")
     return device
@@ -196,8 +196,8 @@ async def _wipe(device: Device) -> bool:
     return command.state == "completed"
 
 
-async def _move(session: AsyncSession, device: Device, action: str, actor: str, **extra: str
-                ) -> None:
+async def move(session: AsyncSession, device: Device, action: str, actor: str, **extra: str
+               ) -> None:
     before = snapshot(device)
     device.state = domain.transition(device.device_id, device.state, action)
     touch(device)
@@ -209,13 +209,13 @@ async def _to_stock(session: AsyncSession, device: Device, actor: str, *, eviden
     """Wiped: back to stock, and a waiting order may take it at once."""
     device.holder_person_id = device.holder_unit_id = device.unit_id = None
     device.mdm_enrolment_id = device.wipe_command_id = None  # a wiped device leaves the MDM
-    await _move(session, device, "restock", actor, wipe_evidence=evidence)
+    await move(session, device, "restock", actor, wipe_evidence=evidence)
     await fill_backorders(session, models=[device.model_id])
 
 
 async def restock(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: RestockIn
                   ) -> Device:
-    device = await _device(session, device_id)
+    device = await locked_device(session, device_id)
     domain.transition(device_id, device.state, "restock")
     if data.manual_wipe_confirmation:
         evidence = f"by hand: {data.manual_wipe_confirmation}"
@@ -238,20 +238,22 @@ async def restock(session: AsyncSession, *, actor: str, device_id: uuid.UUID, da
     return device
 
 
-async def send_to_repair(session: AsyncSession, *, actor: str, device_id: uuid.UUID,
-                         data_loss_warned: bool) -> Device:
-    device = await _device(session, device_id)
-    if device.state == "issued" and not data_loss_warned:
-        raise RuleViolation("Tell the holder that the repair may erase the device, and that "
-                            "work photos and data must be backed up (rule S4)")
-    await _move(session, device, "send-to-repair", actor, data_loss_warned=str(data_loss_warned))
+async def send_to_repair(session: AsyncSession, *, actor: str, device_id: uuid.UUID) -> Device:
+    """A device nobody holds (in stock, returned) goes to repair. A held one is taken in through
+    repairs.intake, which records the holder's confirmation of the data-loss warning (S4)."""
+    device = await locked_device(session, device_id)
+    if device.state == "issued":
+        raise RuleViolation(f"Device {device_id} is held by {_holder(device).describe}: take it "  # type: ignore[union-attr]
+                            "in with POST /v1/repairs, which records the holder's confirmation "
+                            "that the repair may erase it (rule S4)")
+    await move(session, device, "send-to-repair", actor)
     return device
 
 
 async def hand_over(session: AsyncSession, *, actor: str, device_id: uuid.UUID,
                     data: HandOverIn) -> Device:
     """rule C2: a consumed device goes back to the supplier, who confirms the erasure."""
-    device = await _device(session, device_id)
+    device = await locked_device(session, device_id)
     domain.transition(device_id, device.state, "hand-to-supplier")
     if _holder(device) is not None:
         raise RuleViolation(f"Device {device_id} is still held by "
@@ -263,7 +265,7 @@ async def hand_over(session: AsyncSession, *, actor: str, device_id: uuid.UUID,
     device.supplier, device.erasure_confirmation = data.supplier, data.erasure_confirmation
     device.mdm_enrolment_id = device.wipe_command_id = None
     device.unit_id = None
-    await _move(session, device, "hand-to-supplier", actor, supplier=data.supplier,
+    await move(session, device, "hand-to-supplier", actor, supplier=data.supplier,
                 erasure_confirmation=data.erasure_confirmation)
     await add_event(session, DeviceHandedToSupplier(
         device_id=device_id, supplier=data.supplier,
@@ -274,7 +276,7 @@ async def hand_over(session: AsyncSession, *, actor: str, device_id: uuid.UUID,
 
 async def remote_wipe(session: AsyncSession, *, actor: str, device_id: uuid.UUID) -> Device:
     """rule U9: a lost device that will not be found is erased remotely."""
-    device = await _device(session, device_id)
+    device = await locked_device(session, device_id)
     if device.state != "lost":
         raise RuleViolation(f"Device {device_id} is {device.state}: only a lost device is wiped "
                             "remotely; a returned one is wiped at check-in")

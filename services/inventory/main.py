@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.inventory.handlers import HANDLERS
+from services.inventory.readiness import pull_job
 from services.inventory.routes import router
 from services.inventory.sweep import sweep_job
 from shared.runtime import ServiceSpec
@@ -16,5 +17,5 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations_dir=Path(__file__).parent / "migrations",
-    background_jobs=(sweep_job,),
+    background_jobs=(sweep_job, pull_job),
 )

@@ -1,4 +1,5 @@
-"""The outside systems inventory drives: the MDM (rule B2) and the mobile operator (rule U9).
+"""The outside systems inventory drives: the MDM (rule B2), the mobile operator (rule U9) and the
+telephony platform (rules B4, U2, U3).
 
 Each is a port (a Protocol) that a real adapter implements — Intune / Jamf for the MDM, the
 operator's B2B API for SIMs — and an honest simulator behind the same interface, the embedded
@@ -14,7 +15,10 @@ blocking a blocked SIM is a no-op) instead of leaving a half-applied change.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 from shared.errors import DomainError
@@ -201,8 +205,73 @@ class OperatorSimulator:
         self.sims[iccid] = "terminated"
 
 
+@dataclass(frozen=True)
+class ExtensionStatus:
+    """One extension as the telephony platform sees it (rule B4): its presence and forwarding
+    (hänvisning, U2) and its voicemail (U3). `observed_at` is when it last changed."""
+
+    extension_id: str
+    number: str
+    kind: Literal["fixed", "mobile"]
+    person_id: str | None
+    presence: str
+    forwarding_active: bool
+    forwarding_target: str | None
+    voicemail_set_up: bool
+    personal_greeting: bool
+    observed_at: datetime
+    removed: bool = False
+
+
+@dataclass(frozen=True)
+class TelephonySnapshot:
+    snapshot_id: str
+    extensions: Sequence[ExtensionStatus]
+
+
+class TelephonyPort(Protocol):
+    """What inventory needs from the telephony platform (a PBX / UC system)."""
+
+    async def snapshot(self) -> TelephonySnapshot:
+        """Every extension's current state, each with the time it last changed."""
+        ...
+
+
+@dataclass
+class TelephonySimulator:
+    """An in-memory telephony platform. Extensions must be provisioned before they change, as
+    on a real switch; `available=False` makes it fail like an outage."""
+
+    available: bool = True
+    extensions: dict[str, ExtensionStatus] = field(default_factory=dict)
+
+    def provision(self, extension_id: str, number: str, kind: Literal["fixed", "mobile"],
+                  person_id: str | None) -> ExtensionStatus:
+        status = ExtensionStatus(extension_id, number, kind, person_id, "available", False,
+                                 None, False, False, datetime.now(UTC))
+        self.extensions[extension_id] = status
+        return status
+
+    def change(self, extension_id: str, **changes: object) -> ExtensionStatus:
+        """The person (or the switch) changed presence, forwarding or voicemail."""
+        if extension_id not in self.extensions:
+            raise NotManaged(f"The telephony platform has no extension {extension_id}")
+        status = replace(self.extensions[extension_id], **changes,  # type: ignore[arg-type]
+                         observed_at=datetime.now(UTC))
+        self.extensions[extension_id] = status
+        return status
+
+    async def snapshot(self) -> TelephonySnapshot:
+        if not self.available:
+            raise ExternalSystemUnavailable(
+                "The telephony platform did not answer; nothing was changed. Try again in a "
+                "moment.")
+        return TelephonySnapshot(f"sim-{uuid.uuid4()}", tuple(self.extensions.values()))
+
+
 _mdm: MdmPort | None = None
 _operator: OperatorPort | None = None
+_telephony: TelephonyPort | None = None
 
 
 def mdm() -> MdmPort:
@@ -220,3 +289,12 @@ def operator() -> OperatorPort:
         load(InventorySettings)
         _operator = OperatorSimulator()
     return _operator
+
+
+def telephony() -> TelephonyPort:
+    """The configured telephony adapter (KM_INVENTORY_TELEPHONY_ADAPTER; the simulator)."""
+    global _telephony
+    if _telephony is None:
+        load(InventorySettings)
+        _telephony = TelephonySimulator()
+    return _telephony

@@ -1,8 +1,11 @@
-"""Inventory HTTP API (thin: parse, authorise, call the use case). Devices: device_routes.py.
+"""Inventory HTTP API (thin: parse, authorise, call the use case). Devices: device_routes.py;
+usage and costs (P2): usage_routes.py; support and repair (S1–S5): support_routes.py; fixed
+telephony (B4, U1–U3): telephony_routes.py.
 
 Who may do what: IT service manages everything; the auditor reads everything; a department head
 reads the devices and subscriptions of the units they head (and below); every other person reads
-their own; the MDM's credentials (role `mdm`) reach only the compliance-report endpoint.
+their own; the MDM's credentials (role `mdm`) reach only the compliance-report endpoint, the
+telephony platform's (role `telephony`) only the telephony-report endpoint.
 """
 
 from __future__ import annotations
@@ -12,7 +15,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from services.inventory import compliance, device_routes, domain, fulfilment, service, sweep
+from services.inventory import (
+    compliance,
+    device_routes,
+    domain,
+    fulfilment,
+    service,
+    support_routes,
+    sweep,
+    telephony_routes,
+    usage_routes,
+)
 from services.inventory.repository import (
     ComplianceRepository,
     FulfilmentRepository,
@@ -46,6 +59,9 @@ from shared.runtime import SessionDep
 
 router = APIRouter(prefix="/v1")
 router.include_router(device_routes.router)
+router.include_router(usage_routes.router)
+router.include_router(support_routes.router)
+router.include_router(telephony_routes.router)
 ItService = Annotated[User, Depends(require_roles("it-service"))]
 RegisterReader = Annotated[User, Depends(require_roles("it-service", "auditor"))]
 Person = Annotated[User, Depends(require_roles(*domain.PERSON_ROLES))]

@@ -225,8 +225,11 @@ class RestockIn(_In):
 
 
 class RepairIn(_In):
-    data_loss_warned: bool = Field(description="rule S4: the holder was told the repair may "
-                                               "erase the device")
+    """A device nobody holds goes to repair as it is; a held device goes through
+    POST /v1/repairs, which records the holder's confirmation of the data-loss warning (S4)."""
+
+    data_loss_warned: bool = Field(default=False, description="Kept for compatibility; a held "
+                                   "device needs the holder's confirmation in POST /v1/repairs")
 
 
 class HandOverIn(_In):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,3 +34,18 @@ class UnitRepository:
                     ON u.parent_unit_id = h.unit_id
             ) SELECT unit_id FROM headed"""), {"person": person_id})
         return [row[0] for row in rows]
+
+    async def cost_centres_headed_by(self, person_id: str) -> set[str]:
+        """The cost centres of the units `person_id` heads (and below): the statements a head
+        reads (rule P2)."""
+        units = await self.headed_by(person_id)
+        if not units:
+            return set()
+        rows = await self.session.execute(
+            select(Unit.cost_centre).where(Unit.unit_id.in_(units)).distinct())
+        return set(rows.scalars())
+
+    async def heads_of(self, unit_ids: Sequence[str]) -> dict[str, str | None]:
+        rows = await self.session.execute(
+            select(Unit.unit_id, Unit.head_person_id).where(Unit.unit_id.in_(set(unit_ids))))
+        return {unit_id: head for unit_id, head in rows}
