@@ -104,7 +104,10 @@ async def inject(system: RunningSystem, event: Event, *, at: datetime | None = N
 async def publish(transport: Any, event: Event, *, at: datetime | None = None) -> str:
     """Publish until confirmed, as inventory's outbox relay does (the in-process transport
     reports a consumer's transient failure, e.g. a full PostgreSQL, as an unconfirmed publish)."""
-    envelope = wrap(event, subject=str(getattr(event, "device_id", "")) or None)
+    # The subject is the object the event is about, as the producer sets it: every event has one.
+    key = "subscription_id" if event.event_name.startswith("subscription-") else "device_id"
+    about = getattr(event, key, None)
+    envelope = wrap(event, subject=str(about) if about else None)
     if at is not None:
         envelope = envelope.model_copy(update={"time": at})
     for attempt in range(20):

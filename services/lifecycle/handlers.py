@@ -1,4 +1,5 @@
-"""Events the lifecycle service consumes: inventory's, to know who holds what (rules U7, U9, C2).
+"""Events the lifecycle service consumes: inventory's, to know who holds what (rules U7, U9, C2)
+and which subscription is on which phone (P1).
 
 Each handler runs inside the consumer's inbox transaction; the envelope's `time` (the commit
 time at inventory) orders events about one device.
@@ -13,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import holdings
 from shared.events.base import Envelope, Event
-from shared.events.catalogue import DeviceConsumed, DeviceIssued, DeviceLost, DeviceReturned
+from shared.events.catalogue import (
+    DeviceConsumed,
+    DeviceIssued,
+    DeviceLost,
+    DeviceReturned,
+    SubscriptionActivated,
+    SubscriptionTerminated,
+)
 from shared.messaging.consumer import Handler
 from shared.settings import LifecycleSettings, load
 
@@ -44,9 +52,16 @@ async def on_device_consumed(session: AsyncSession, envelope: Envelope, event: E
     await holdings.apply_consumed(session, event, hand_in_days=_settings().hand_in_days)
 
 
+async def on_subscription(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, SubscriptionActivated | SubscriptionTerminated)
+    await holdings.apply_subscription(session, event, envelope.time)
+
+
 HANDLERS: Mapping[type[Event], Handler] = {
     DeviceIssued: on_device_issued,
     DeviceReturned: on_device_returned,
     DeviceLost: on_device_lost,
     DeviceConsumed: on_device_consumed,
+    SubscriptionActivated: on_subscription,
+    SubscriptionTerminated: on_subscription,
 }

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.lifecycle import domain, losses, offboarding
 from services.lifecycle.domain import ReturnDemand
 from services.lifecycle.models import Holding
+from services.lifecycle.private_use_repository import SubscriptionRepository
 from services.lifecycle.repository import (
     HoldingRepository,
     LossRepository,
@@ -22,7 +23,14 @@ from services.lifecycle.repository import (
     lock,
 )
 from shared.audit import record_audit
-from shared.events.catalogue import DeviceConsumed, DeviceIssued, DeviceLost, DeviceReturned
+from shared.events.catalogue import (
+    DeviceConsumed,
+    DeviceIssued,
+    DeviceLost,
+    DeviceReturned,
+    SubscriptionActivated,
+    SubscriptionTerminated,
+)
 
 HOLDING_FIELDS = ("holder_person_id", "unit_id", "kind", "state")
 
@@ -131,3 +139,22 @@ async def apply_consumed(session: AsyncSession, event: DeviceConsumed, *,
     await _lock_people(session, holding.holder_person_id)
     demand = ReturnDemand("consumed", event.decided_on + timedelta(days=hand_in_days), None)
     await offboarding.ensure_case(session, holding, demand, actor="inventory")
+
+
+async def apply_subscription(session: AsyncSession,
+                             event: SubscriptionActivated | SubscriptionTerminated,
+                             at: datetime) -> None:
+    """Which subscription is on which phone, for private-use agreements (rule P1). The newest
+    event per subscription wins; a terminated subscription's device and holder stay on record."""
+    values: dict[str, Any] = {"subscription_id": event.subscription_id,
+                              "holder_person_id": event.holder_person_id,
+                              "unit_id": event.unit_id}
+    if isinstance(event, SubscriptionActivated):
+        values |= {"device_id": event.device_id, "state": "active"}
+    else:
+        values |= {"state": "terminated"}
+    if await SubscriptionRepository(session).apply(values, at):
+        await record_audit(session, actor="inventory", action=f"subscription.{values['state']}",
+                           object_type="subscription", object_id=str(event.subscription_id),
+                           after={k: str(v) if v is not None else None
+                                  for k, v in values.items()})

@@ -34,8 +34,7 @@ async def sweep_once(runtime: ServiceRuntime) -> int | None:
         if not await try_lock(session, "overdue-sweep"):
             return None
         done = await offboarding.escalate_overdue(
-            session, as_of=today_in(settings.timezone),
-            repeat_days=settings.overdue_repeat_days, actor=SWEEP_ACTOR)
+            session, as_of=today_in(settings.timezone), actor=SWEEP_ACTOR)
     return len(done)
 
 

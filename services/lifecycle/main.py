@@ -14,7 +14,8 @@ SPEC = ServiceSpec(
     title="kommunmobil lifecycle",
     description="The organisation and its employees (HR events over a signed webhook), the "
     "devices each person holds, return cases when employment ends or a person moves (rule U7), "
-    "hand-ins (C2, C3), losses (U9), and the overdue escalation.",
+    "hand-ins (C2, C3), losses (U9), the overdue escalation, private-use agreements (P1, P3) "
+    "and the guideline as a versioned policy with stricter local rules (B5, R1).",
     router=router,
     handlers=HANDLERS,
     migrations_dir=Path(__file__).parent / "migrations",

@@ -1,9 +1,10 @@
 """SQLAlchemy tables of the `lifecycle` schema only.
 
 What lifecycle owns: the organisation (units) and its people from HR, the HR events received,
-return cases with their escalations, and loss cases. Its one read model of another service's
-facts is `holdings` — who holds which device — kept from inventory's events (rule U7); lifecycle
-never reads inventory's tables.
+return cases with their escalations, loss cases, private-use agreements with the P3 text's
+versions (P1, P3), and the versioned policy (B5, R1). Its read models of another service's facts
+are `holdings` — who holds which device (rule U7) — and `subscriptions` — which subscription is
+on which phone (P1) — kept from inventory's events; lifecycle never reads inventory's tables.
 """
 
 from __future__ import annotations
@@ -191,3 +192,88 @@ class LossCase(Base):
               postgresql_where=text("status = 'open'")),
         Index("ix_losses_person", "person_id"),
     )
+
+
+class Subscription(Base):
+    """Which subscription is on which device, held by whom: from inventory's
+    subscription-activated / -terminated, so a private-use agreement can name it (rule P1)."""
+
+    __tablename__ = "subscriptions"
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    holder_person_id: Mapped[str | None] = mapped_column(Text)
+    unit_id: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)  # active | terminated
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_subscriptions_device", "device_id"),)
+
+
+class PrivateUseTerms(Base):
+    """The P3 text an employee is shown before signing, versioned: a signature names one."""
+
+    __tablename__ = "private_use_terms"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(Text)
+    published_by: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+
+
+class PrivateUseAgreement(Base):
+    """rule P1: requested, decided by the head, signed by the employee (P3), ended."""
+
+    __tablename__ = "private_use_agreements"
+
+    agreement_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    person_id: Mapped[str] = mapped_column(Text)
+    unit_id: Mapped[str] = mapped_column(Text)  # the person's unit when requested: its head decides
+    device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # None: all the person's
+    status: Mapped[str] = mapped_column(Text)  # requested|approved|refused|active|ended|cancelled
+    motivation: Mapped[str] = mapped_column(Text, default="")
+    requested_by: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    decided_by: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decision_note: Mapped[str | None] = mapped_column(Text)  # the reason of a refusal
+    terms_version: Mapped[int | None] = mapped_column(Integer)  # the P3 text signed
+    terms_sha256: Mapped[str | None] = mapped_column(Text)
+    signed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)  # the last day in force (inclusive)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    ended_by: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        Index("uq_private_use_open", "person_id", "device_id", unique=True,
+              postgresql_where=text("status IN ('requested', 'approved', 'active')")),
+        Index("ix_private_use_person", "person_id"),
+        Index("ix_private_use_unit", "unit_id", "status"),
+    )
+
+
+class PolicyChange(Base):
+    """rules B5, R1: one version of the policy of one scope; the newest per scope is in force.
+
+    `policy_version` numbers every change of any scope, so it orders policy-changed events.
+    """
+
+    __tablename__ = "policy_changes"
+
+    policy_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    scope: Mapped[str] = mapped_column(Text)  # municipality | administration | unit
+    scope_id: Mapped[str | None] = mapped_column(Text)  # None for the municipality
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)  # parameters, or local rules
+    reviewed_on: Mapped[date | None] = mapped_column(Date)  # rule R1; municipality only
+    note: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(Text)
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (Index("ix_policy_changes_scope", "scope", "scope_id", "policy_version"),)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.lifecycle import domain
+from services.lifecycle import domain, policy
 from services.lifecycle.domain import HoldingView, Parties, PersonView, ReturnDemand
 from services.lifecycle.models import Holding, Person, ReturnCase, ReturnEscalation
 from services.lifecycle.repository import (
@@ -30,6 +30,7 @@ from shared.errors import Conflict, Forbidden, NotFound
 from shared.events.catalogue import ReturnCompleted, ReturnOverdue, ReturnRequested
 from shared.messaging.outbox import add_event, add_events
 
+POLICY_DUE_REASONS = ("employment-ended", "transferred")
 CASE_FIELDS = ("case_id", "device_id", "person_id", "unit_id", "reason", "due_date",
                "receiver_person_id", "status", "received_by")
 
@@ -76,6 +77,8 @@ async def ensure_case(session: AsyncSession, holding: Holding, demand: ReturnDem
     """
     cases = ReturnCaseRepository(session)
     assert holding.unit_id is not None  # an issued device always has its unit
+    due = await policy_due(session, holding.unit_id, demand.reason, demand.due_date)
+    demand = ReturnDemand(demand.reason, due, demand.receiver)
     while True:
         values = {"case_id": uuid.uuid4(), "device_id": holding.device_id,
                   "person_id": holding.holder_person_id, "unit_id": holding.unit_id,
@@ -96,6 +99,15 @@ async def ensure_case(session: AsyncSession, holding: Holding, demand: ReturnDem
         return case
 
 
+async def policy_due(session: AsyncSession, unit_id: str, reason: str, day: date) -> date:
+    """rules U7, B5: a device asked back for an end or a move is due the number of days after
+    that day the effective policy of its unit sets (0 by the municipality's: on the day)."""
+    if reason not in POLICY_DUE_REASONS:
+        return day
+    effective = await policy.effective_for_unit(session, unit_id)
+    return day + timedelta(days=effective.parameters.return_due_days_after_last_day)
+
+
 async def _move_due(session: AsyncSession, case: ReturnCase, due: date, actor: str) -> None:
     before = _case_audit(case)
     case.due_date, case.version = due, case.version + 1
@@ -110,8 +122,9 @@ async def reschedule(session: AsyncSession, person_id: str, reason: str, due: da
                      actor: str) -> None:
     """An HR correction moved the last day or the transfer date: the cases it opened follow."""
     for case in await ReturnCaseRepository(session).open_for_person(person_id, reason):
-        if case.due_date != due:
-            await _move_due(session, case, due, actor)
+        case_due = await policy_due(session, case.unit_id, reason, due)
+        if case.due_date != case_due:
+            await _move_due(session, case, case_due, actor)
 
 
 async def close_case(session: AsyncSession, case: ReturnCase, *, received_by: str,
@@ -242,14 +255,20 @@ async def list_for_manager(session: AsyncSession, manager_id: str, *, status: st
 # --- escalation of overdue cases (rule U7) --------------------------------------------------
 
 
-async def escalate_overdue(session: AsyncSession, *, as_of: date, repeat_days: int, actor: str
+async def escalate_overdue(session: AsyncSession, *, as_of: date, actor: str
                            ) -> list[EscalatedCase]:
-    """Escalate every overdue case once per level: running it again escalates nothing twice."""
+    """Escalate every overdue case once per level: running it again escalates nothing twice.
+
+    The interval between levels is the escalation interval of the effective policy of the
+    case's unit (rules U7, B5).
+    """
     cases = ReturnCaseRepository(session)
+    effective = policy.Resolver(session)
     planned: dict[tuple[uuid.UUID, int], tuple[ReturnCase, dict[str, Any]]] = {}
     for case, unit_head, parent_head in await cases.overdue(as_of):
         days = domain.days_overdue(case.due_date, as_of)
-        level = domain.escalation_level(days, repeat_days)
+        interval = (await effective.for_unit(case.unit_id)).escalation_interval_days
+        level = domain.escalation_level(days, interval)
         target = domain.escalation_target(case.receiver_person_id, unit_head, parent_head)
         planned[(case.case_id, level)] = (case, {
             "case_id": case.case_id, "level": level, "days_overdue": days,

@@ -1,6 +1,7 @@
 """Lifecycle HTTP API (thin: parse, authorise, call the service): units, people, the HR webhook.
 
-Return cases and losses are in `routes_offboarding.py`; `router` carries both.
+Return cases and losses are in `routes_offboarding.py`, private use in `routes_private_use.py`,
+the policy in `routes_policy.py`; `router` carries them all.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from fastapi import APIRouter, Depends, Request, status
 
 from services.lifecycle import domain, offboarding, service, webhook
 from services.lifecycle.deps import ItService, Offset, Page, Reader, SettingsDep, Today
+from services.lifecycle.private_use_repository import SubscriptionRepository
 from services.lifecycle.repository import HoldingRepository, HrEventRepository, UnitRepository
 from services.lifecycle.routes_offboarding import people_router
 from services.lifecycle.routes_offboarding import router as offboarding_router
+from services.lifecycle.routes_policy import router as policy_router
+from services.lifecycle.routes_private_use import router as private_use_router
 from services.lifecycle.schemas import (
     HoldingOut,
     HrEventOut,
@@ -126,7 +130,9 @@ async def get_holdings(person_id: str, session: SessionDep, user: CurrentUser
                        ) -> list[HoldingOut]:
     await _check_person(session, user, person_id)
     held = await HoldingRepository(session).held_by(person_id)
-    return [HoldingOut.model_validate(h) for h in held]
+    on = await SubscriptionRepository(session).active_on_devices([h.device_id for h in held])
+    return [HoldingOut.model_validate(h).model_copy(update={"subscription_ids": on[h.device_id]})
+            for h in held]
 
 
 router.include_router(units)
@@ -134,3 +140,5 @@ router.include_router(hr)
 router.include_router(people)
 router.include_router(people_router)
 router.include_router(offboarding_router)
+router.include_router(private_use_router)
+router.include_router(policy_router)

@@ -72,14 +72,13 @@ async def hand_in(body: HandInIn, session: SessionDep, user: CurrentUser, today:
 @router.post("/return-cases/escalations", response_model=EscalationRunOut,
              summary="Run the overdue escalation now (IT service; repeatable)")
 async def escalate_now(
-    session: SessionDep, user: ItService, today: Today, settings: SettingsDep,
+    session: SessionDep, user: ItService, today: Today,
     as_of: Annotated[date | None, Query(description="Escalate as of this day (default today; "
                                         "never in the future)")] = None,
 ) -> EscalationRunOut:
     day = as_of or today
     domain.check_as_of(day, today)
-    done = await offboarding.escalate_overdue(
-        session, as_of=day, repeat_days=settings.overdue_repeat_days, actor=user.person_id)
+    done = await offboarding.escalate_overdue(session, as_of=day, actor=user.person_id)
     return EscalationRunOut(as_of=day, escalated=done)
 
 

@@ -87,6 +87,9 @@ class HoldingOut(BaseModel):
     kind: str | None
     state: str
     issued_at: datetime | None
+    subscription_ids: list[uuid.UUID] = Field(
+        default=[], description="Active subscriptions on the device, as inventory announced "
+        "them: what a private-use agreement can name (rule P1)")
 
 
 class EscalationOut(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.lifecycle import domain, offboarding
+from services.lifecycle import domain, offboarding, policy, private_use
 from services.lifecycle.domain import Decision, Outcome, ReturnDemand
 from services.lifecycle.models import HrEvent, Person, Unit
 from services.lifecycle.repository import (
@@ -109,6 +109,8 @@ async def _change(session: AsyncSession, unit: Unit, values: dict[str, Any], act
     await record_audit(session, actor=actor, action="unit.change", object_type="unit",
                        object_id=unit.unit_id, before=before, after=after)
     await add_event(session, UnitChanged(**after), subject=unit.unit_id)
+    if any(before[k] != after[k] for k in ("administration", "parent_unit_id")):
+        await policy.unit_moved(session, unit.unit_id, actor=actor)  # rule B5: what it inherits
     return True
 
 
@@ -261,6 +263,8 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
     for holding in await HoldingRepository(session).held_by(person.person_id):
         if domain.must_return_on_transfer(offboarding.holding_view(holding), data.to_unit_id):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)
+    await private_use.transferred(session, person.person_id, data.to_unit_id,
+                                  data.effective_date)  # rule P1
     return decision
 
 
@@ -294,6 +298,7 @@ async def _end(session: AsyncSession, data: HrEnd, hr_time: datetime) -> Decisio
     for holding in await HoldingRepository(session).held_by(person.person_id):
         if domain.must_return_on_end(offboarding.holding_view(holding)):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)
+    await private_use.employment_ended(session, person.person_id, data.last_day)  # rule P1
     return decision
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import read_models, service
+from services.orders import policy, read_models, service
 from shared.events.base import Envelope, Event
 from shared.events.catalogue import (
     DeviceIssued,
@@ -21,6 +21,7 @@ from shared.events.catalogue import (
     EmployeeHired,
     EmployeeTransferred,
     EmploymentEnded,
+    PolicyChanged,
     UnitChanged,
     UnitRegistered,
 )
@@ -71,9 +72,14 @@ async def on_lost(session: AsyncSession, envelope: Envelope, event: Event) -> No
     await read_models.apply_lost(session, event, envelope.time)
 
 
+async def on_policy_changed(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, PolicyChanged)
+    await policy.apply_policy_changed(session, event, envelope.time)  # rule B5
+
+
 HANDLERS: Mapping[type[Event], Handler] = {
     UnitRegistered: on_unit, UnitChanged: on_unit,
     EmployeeHired: on_hired, EmployeeTransferred: on_transferred, EmploymentEnded: on_ended,
     DeviceReceived: on_received, DeviceIssued: on_issued, DeviceReturned: on_returned,
-    DeviceLost: on_lost,
+    DeviceLost: on_lost, PolicyChanged: on_policy_changed,
 }

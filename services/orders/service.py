@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import domain
+from services.orders import domain, policy
 from services.orders.catalogue import to_domain
 from services.orders.models import Order
 from services.orders.read_model_repository import HeldDeviceRepository, KnownUnitRepository
@@ -100,6 +100,7 @@ async def _place(session: AsyncSession, actor: User, data: OrderCreate,
         [r.item_id for r in requested])]
     lines = domain.resolve(requested, {i.item_id: i for i in items})
     domain.check_justification(lines, data.justification)
+    await policy.check_order(session, context.unit_id, lines, data.justification)  # rule B5
     lines = domain.with_protection(lines, [i for i in items if i.kind == "accessory"])
     if any(line.item.kind == "subscription" for line in lines):
         domain.check_sim_has_device(lines, context.holds_device, recipient or context.unit_id)

@@ -62,7 +62,7 @@ async def test_dashboard_replays_every_event_from_the_event_log(
             async for message in messages:
                 event = json.loads(message.body)
                 await message.ack()
-                if event["subject"] == unit_id:
+                if event.get("subject") == unit_id:
                     found = (event, message.content_type, message.message_id)
                     break
     assert found is not None

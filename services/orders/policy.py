@@ -1,0 +1,118 @@
+"""The guideline's policy as orders enforces it (rules B5, O4): a read model of lifecycle's
+`policy-changed`, and the check every order line passes when the order is placed.
+
+Lifecycle owns the policy and publishes it whole on every change. Orders keeps the newest (the
+highest `policy_version`; for the same version the later event, since lifecycle publishes a
+version again when a unit moves) and resolves a unit's policy as the event documents: the unit's
+own local entry, then its parents', then its administration's, else the municipality's. Until
+the first policy-changed arrives, the catalogue's own O4 rule (advanced needs a justification)
+is all there is, which is also what the municipal policy says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, DateTime, Integer, select, tuple_
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.orders.domain import Line
+from services.orders.models import Base, KnownUnit
+from shared.errors import RuleViolation
+from shared.events.catalogue import PolicyChanged, PolicyParameters
+
+
+class PolicySnapshot(Base):
+    """The newest policy-changed: one row."""
+
+    __tablename__ = "policy_snapshot"
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+# --- rules, as plain functions -------------------------------------------------------------
+
+
+def resolve(policy: PolicyChanged, units: Sequence[str], administration: str | None
+            ) -> tuple[PolicyParameters, str]:
+    """The policy in effect for the first of `units` (the unit, then its parents upwards), and
+    where it comes from."""
+    entries = {(e.scope, e.scope_id): e for e in policy.local}
+    for unit_id in units:
+        if (entry := entries.get(("unit", unit_id))) is not None:
+            return entry.effective, f"unit {unit_id}"
+    if administration and (entry := entries.get(("administration", administration))):
+        return entry.effective, f"administration {administration}"
+    return policy.municipal, "the municipality"
+
+
+def check_lines(lines: Sequence[Line], justification: str | None, effective: PolicyParameters,
+                *, unit_id: str, source: str) -> None:
+    """rules B5, O4: a phone tier the policy in effect does not offer is refused, and a tier it
+    requires a justification for needs one."""
+    where = f"the guideline in effect for unit {unit_id} (local rules of {source} add to the " \
+        "municipality's, rule B5)" if source != "the municipality" else \
+        "the municipality's guideline"
+    for line in lines:
+        tier = line.item.tier
+        if line.item.kind != "phone" or tier is None:
+            continue
+        if tier not in effective.tiers_on_offer:
+            offered = ", ".join(effective.tiers_on_offer) or "no phone tier"
+            raise RuleViolation(f"{line.item.name} is a {tier}-tier phone, which {where} does "
+                                f"not offer; it offers {offered} (rules B5, O4).", rule="B5")
+        if tier in effective.tiers_requiring_justification and not (justification or "").strip():
+            raise RuleViolation(f"{line.item.name} is a {tier}-tier phone: {where} requires a "
+                                "written justification of the need in `justification` "
+                                "(rules B5, O4).", rule="B5")
+
+
+# --- the read model and the check in the placing path -------------------------------------
+
+
+async def apply_policy_changed(session: AsyncSession, event: PolicyChanged,
+                               event_time: datetime) -> None:
+    """Keep the newest; a redelivered or overtaken policy-changed changes nothing."""
+    statement = insert(PolicySnapshot).values(
+        singleton=True, policy_version=event.policy_version, event_time=event_time,
+        policy=event.model_dump(mode="json"))
+    await session.execute(statement.on_conflict_do_update(
+        index_elements=[PolicySnapshot.singleton],
+        set_={"policy_version": statement.excluded.policy_version,
+              "event_time": statement.excluded.event_time, "policy": statement.excluded.policy},
+        where=tuple_(PolicySnapshot.policy_version, PolicySnapshot.event_time)
+        < tuple_(statement.excluded.policy_version, statement.excluded.event_time)))
+
+
+async def _chain(session: AsyncSession, unit_id: str) -> tuple[list[str], str | None]:
+    """The unit and its parents upwards (as orders knows them), and the unit's administration."""
+    units: list[str] = []
+    administration: str | None = None
+    current: str | None = unit_id
+    while current and current not in units:
+        units.append(current)
+        row = (await session.execute(select(KnownUnit.parent_unit_id, KnownUnit.administration)
+                                     .where(KnownUnit.unit_id == current))).first()
+        if row is None:
+            break
+        administration = administration if len(units) > 1 else row[1]
+        current = row[0]
+    return units, administration
+
+
+async def check_order(session: AsyncSession, unit_id: str, lines: Sequence[Line],
+                      justification: str | None) -> None:
+    snapshot = (await session.execute(select(PolicySnapshot.policy))).scalar_one_or_none()
+    if snapshot is None:
+        return  # no policy-changed yet: the municipal defaults, which domain.py already applies
+    policy = PolicyChanged.model_validate(snapshot)
+    units, administration = await _chain(session, unit_id)
+    effective, source = resolve(policy, units, administration)
+    check_lines(lines, justification, effective, unit_id=unit_id, source=source)
