@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -88,3 +89,14 @@ def check_repair_warning(holder: Holder, *, person_id: str, confirmed: bool,
     if holder.person_id is not None and person_id != holder.person_id:
         raise RuleViolation(f"The warning must be confirmed by the holder {holder.person_id} "
                             "personally (rule S4)")
+
+
+def channels_from(listed: Iterable[tuple[str, str]], fallback: Mapping[str, str]
+                  ) -> dict[str, str]:
+    """rule S1: the portal, phone and visit channels from the policy's list (kind, value); two
+    of a kind are shown together, and a kind the policy does not name keeps `fallback`'s."""
+    values: dict[str, list[str]] = {}
+    for kind, value in listed:
+        values.setdefault(kind, []).append(value)
+    return {kind: " / ".join(values[kind]) if kind in values else default
+            for kind, default in fallback.items()}

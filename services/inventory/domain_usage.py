@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from calendar import monthrange
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -26,7 +26,10 @@ COLUMNS = ("number", "period", "category", "amount_sek")
 
 CostKind = Literal["plan", "extra"]
 # Flat fee and use within the plan are the job's cost (the cost centre pays); the extras are
-# what P2 names as private costs beyond the flat fee.
+# what P2 names as private costs beyond the flat fee. These are the categories the operator's
+# file may use; which of them are private costs is the guideline's (policy-changed,
+# `private_cost_categories`): the "extra" marks here apply only until inventory has received a
+# policy (rules B5, P2).
 CATEGORIES: dict[str, CostKind] = {
     "flat-fee": "plan",
     "domestic-calls": "plan",
@@ -156,10 +159,17 @@ class Allocation:
 UNIT = Allocation("unit")
 
 
+def is_private(category: str, private: Collection[str] | None) -> bool:
+    """rule P2: is `category` a private cost? By the policy's categories when there is a
+    policy (None: none has arrived yet, and the CATEGORIES marks apply)."""
+    return CATEGORIES[category] == "extra" if private is None else category in private
+
+
 def allocate(category: str, *, subscription_id: uuid.UUID, holder_person_id: str | None,
-             agreements: Iterable[AgreementSpan], period: date) -> Allocation:
-    """rule P2: who pays one usage row."""
-    if CATEGORIES[category] == "plan":
+             agreements: Iterable[AgreementSpan], period: date,
+             private: Collection[str] | None = None) -> Allocation:
+    """rule P2: who pays one usage row; `private`: the policy's private-cost categories."""
+    if not is_private(category, private):
         return UNIT
     label = period_label(period)
     if holder_person_id is None:

@@ -1,6 +1,7 @@
 """Events the inventory service consumes: approved and cancelled orders (rule O3), losses (U9),
 return requests (U7), the organisation (whose unit a head sees), the employees (whose manager
-sees whose telephony readiness, U1) and private-use agreements (who pays private extras, P2)."""
+sees whose telephony readiness, U1), private-use agreements (who pays private extras, P2) and
+the guideline's policy (which costs are private, P2; the support channels, S1)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory import costs, fulfilment, issuing, readiness
+from services.inventory import costs, fulfilment, issuing, policy, readiness
 from services.inventory.models import Unit
 from services.inventory.repository import UnitRepository
 from shared.events.base import Envelope, Event
@@ -20,6 +21,7 @@ from shared.events.catalogue import (
     LossReported,
     OrderApproved,
     OrderCancelled,
+    PolicyChanged,
     PrivateUseApproved,
     PrivateUseEnded,
     ReturnRequested,
@@ -97,6 +99,11 @@ async def on_employment_ended(session: AsyncSession, envelope: Envelope, event: 
     await readiness.on_employment_ended(session, event, envelope.time)
 
 
+async def on_policy_changed(session: AsyncSession, envelope: Envelope, event: Event) -> None:
+    assert isinstance(event, PolicyChanged)
+    await policy.on_policy_changed(session, event, envelope.time)  # rules B5, P2, S1
+
+
 HANDLERS: Mapping[type[Event], Handler] = {
     OrderApproved: on_order_approved,
     OrderCancelled: on_order_cancelled,
@@ -109,4 +116,5 @@ HANDLERS: Mapping[type[Event], Handler] = {
     EmployeeHired: on_employee_hired,
     EmployeeTransferred: on_employee_transferred,
     EmploymentEnded: on_employment_ended,
+    PolicyChanged: on_policy_changed,
 }

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import ARRAY, Boolean, Date, DateTime, Integer, Text, Uuid, func
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import schema_metadata
@@ -243,3 +245,15 @@ class ComplianceFinding(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
                                                   server_default=func.now())
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PolicySnapshot(Base):
+    """Lifecycle's newest policy-changed, whole (rules B5, P2, S1): one row, none until the
+    first one arrives."""
+
+    __tablename__ = "policy_snapshot"
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    event_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONB)

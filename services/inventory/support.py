@@ -2,14 +2,13 @@
 
 A case is decided the moment it is opened (domain_support.decide): accepted by central IT (S2),
 routed to the app's own support with where to turn (S3), or refused with the reason (S5). Every
-answer carries the support channels (S1). Repairs (S4): repairs.py.
+answer carries the support channels (S1; the policy's, policy.py). Repairs (S4): repairs.py.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,27 +22,19 @@ from shared.auth import User
 from shared.errors import Conflict, Forbidden, NotFound, RuleViolation
 from shared.events.catalogue import SupportCaseOpened
 from shared.messaging.outbox import add_event
-from shared.settings import InventorySettings, load
 
 READ_ALL = frozenset({"it-service", "auditor"})
 
 
-@lru_cache(maxsize=1)
-def channels() -> ChannelsOut:
-    """rule S1: the support channels, from configuration (KM_INVENTORY_SUPPORT_*)."""
-    settings = load(InventorySettings)
-    return ChannelsOut(portal=settings.support_portal_url, phone=settings.support_phone,
-                       visit=settings.support_visit)
-
-
-def case_out(case: SupportCase) -> CaseOut:
+def case_out(case: SupportCase, channels: ChannelsOut) -> CaseOut:
+    """The case as answered, with the support channels in effect (rule S1, policy.py)."""
     return CaseOut(
         case_id=case.case_id, person_id=case.person_id, opened_by=case.opened_by,
         category=case.category, description=case.description, device_id=case.device_id,
         app_id=case.app_id, outcome=case.outcome, rule=case.rule,  # type: ignore[arg-type]
         state=case.state, message=case.message, routed_to=case.routed_to,  # type: ignore[arg-type]
         resolution=case.resolution, opened_at=case.opened_at, closed_at=case.closed_at,
-        channels=channels())
+        channels=channels)
 
 
 def _contact(app: AppSupport) -> dict[str, Any]:

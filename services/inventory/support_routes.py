@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 
-from services.inventory import domain, domain_support, repairs, service, support
+from services.inventory import domain, domain_support, policy, repairs, service, support
 from services.inventory.repository import RepairRepository, SupportRepository
 from services.inventory.schemas import DeviceOut
 from services.inventory.support_schemas import (
@@ -45,8 +45,8 @@ AppId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-
 
 @router.get("/support/channels", response_model=ChannelsOut,
             summary="rule S1: where to get personal support")
-async def channels(user: Person) -> ChannelsOut:
-    return support.channels()
+async def channels(session: SessionDep, user: Person) -> ChannelsOut:
+    return await policy.support_channels(session)
 
 
 @router.get("/support/repair-warning", response_model=WarningOut,
@@ -76,7 +76,8 @@ async def put_app(app_id: AppId, body: AppSupportIn, response: Response, session
              summary="Open a support case: accepted (S2), routed to the app's support (S3) or "
                      "refused (S5)")
 async def open_case(body: CaseIn, session: SessionDep, user: Person) -> CaseOut:
-    return support.case_out(await support.open_case(session, user=user, data=body))
+    case = await support.open_case(session, user=user, data=body)
+    return support.case_out(case, await policy.support_channels(session))
 
 
 @router.get("/support/cases", response_model=list[CaseOut],
@@ -87,20 +88,23 @@ async def list_cases(session: SessionDep, user: Person, person_id: str | None = 
     if not user.roles & support.READ_ALL:
         person_id = user.person_id  # a filter never widens the caller's view
     rows = await SupportRepository(session).cases(person_id=person_id, state=state, limit=limit)
-    return [support.case_out(c) for c in rows]
+    channels = await policy.support_channels(session)
+    return [support.case_out(c, channels) for c in rows]
 
 
 @router.get("/support/cases/{case_id}", response_model=CaseOut, summary="One support case")
 async def get_case(case_id: uuid.UUID, session: SessionDep, user: Person) -> CaseOut:
-    return support.case_out(await support.get_case(session, user=user, case_id=case_id))
+    case = await support.get_case(session, user=user, case_id=case_id)
+    return support.case_out(case, await policy.support_channels(session))
 
 
 @router.post("/support/cases/{case_id}/close", response_model=CaseOut,
              summary="Close an accepted case (IT service)")
 async def close_case(case_id: uuid.UUID, body: CloseIn, session: SessionDep, user: ItService
                      ) -> CaseOut:
-    return support.case_out(await support.close_case(session, user=user, case_id=case_id,
-                                                     resolution=body.resolution))
+    case = await support.close_case(session, user=user, case_id=case_id,
+                                    resolution=body.resolution)
+    return support.case_out(case, await policy.support_channels(session))
 
 
 @router.post("/repairs", status_code=status.HTTP_201_CREATED, response_model=RepairResultOut,

@@ -8,8 +8,9 @@ anything is written; any bad row refuses the whole file with every problem and i
 number and month already imported is refused, so nothing is ever charged twice.
 
 Each row is then charged (domain_usage.allocate): flat fee and in-plan use to the subscription's
-cost centre; private extras to the employee under a private-use agreement covering the month;
-other extras are flagged — one flag per subscription and month — for the head of the unit.
+cost centre; private extras (the policy's `private_cost_categories`, policy.py) to the employee
+under a private-use agreement covering the month; other extras are flagged — one flag per
+subscription and month — for the head of the unit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory import domain_usage as rules
+from services.inventory import policy
 from services.inventory.csv_import import MAX_REPORTED, ImportRefused
 from services.inventory.models_usage import UsageImport
 from services.inventory.records import today
@@ -171,13 +173,15 @@ async def _split(session: AsyncSession, import_id: uuid.UUID, rows: list[rules.U
     """rule P2, row by row: who pays, and the flags for the head."""
     people = sorted({m.holder_person_id for m in matches.values() if m.holder_person_id})
     spans = await AgreementRepository(session).spans_of(people)
+    private = await policy.private_cost_categories(session)  # rules B5, P2
     split = _Split()
     for row in rows:
         match = matches[(row.msisdn, row.period)]
         allocation = rules.allocate(
             row.category, subscription_id=match.subscription_id,
             holder_person_id=match.holder_person_id,
-            agreements=spans.get(match.holder_person_id or "", ()), period=row.period)
+            agreements=spans.get(match.holder_person_id or "", ()), period=row.period,
+            private=private)
         flag_id = None
         if allocation.charged_to == "flagged":
             assert allocation.reason is not None

@@ -1,7 +1,7 @@
 """Support and repair (rules S1–S5, with U8 and B1 at the hand-back) through HTTP and events:
-cases accepted, routed or refused; channels from configuration in every answer; repair intake
-only after the holder confirmed the data-loss warning; the device back to the same holder, or a
-replacement as return + new issue."""
+cases accepted, routed or refused; channels (the policy's, else configuration) in every answer;
+repair intake only after the holder confirmed the data-loss warning; the device back to the same
+holder, or a replacement as return + new issue."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import uuid
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from services.inventory.domain_support import WARNING_SHA256
+from services.inventory.domain_support import WARNING_SHA256, channels_from
 from tests.integration.test_inventory_duties_helpers import issued_phone, suffix
 from tests.integration.test_inventory_helpers import (
     acknowledgement,
@@ -34,14 +35,27 @@ async def _case(system: RunningSystem, headers: dict[str, str], **body: Any) -> 
                                        json={"description": "It does not work", **body})
 
 
-async def test_s1_support_channels_are_configuration_shown_where_people_need_them(
+async def _channels_in_effect(system: RunningSystem) -> dict[str, str]:
+    """Configuration until a policy-changed has arrived, then the policy's (rules S1, B5;
+    tests/integration/test_inventory_policy.py changes the policy)."""
+    async with system.apps["inventory"].state.sessions() as session:
+        policy = (await session.execute(text(
+            "SELECT policy FROM inventory.policy_snapshot"))).scalar_one_or_none()
+    if policy is None:
+        return CHANNELS
+    return channels_from([(c["kind"], c["value"]) for c in
+                          policy["municipal"]["support_channels"]], CHANNELS)
+
+
+async def test_s1_support_channels_are_shown_where_people_need_them(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     system, me = system_inprocess, token_for("anna", "employee")
+    expected = await _channels_in_effect(system)
     response = await system.inventory.get("/v1/support/channels", headers=me)
-    assert response.status_code == 200 and response.json() == CHANNELS
+    assert response.status_code == 200 and response.json() == expected
     for category in ("email", "private-account"):
         case = await _case(system, me, category=category)
-        assert case.json()["channels"] == CHANNELS, category
+        assert case.json()["channels"] == expected, category
 
 
 @pytest.mark.parametrize("category", ["network-access", "email", "calendar", "app-access"])

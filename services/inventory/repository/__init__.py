@@ -12,6 +12,7 @@ from services.inventory.repository.devices import (
 from services.inventory.repository.fulfilment import FulfilmentRepository
 from services.inventory.repository.organisation import UnitRepository
 from services.inventory.repository.people import ExtensionRepository, PeopleRepository
+from services.inventory.repository.policy import PolicyRepository
 from services.inventory.repository.support import RepairRepository, SupportRepository
 from services.inventory.repository.sweep import SweepRepository, SweepResult
 from services.inventory.repository.telephony import TelephonyRepository
@@ -32,6 +33,7 @@ __all__ = [
     "HistoryRepository",
     "ModelRepository",
     "PeopleRepository",
+    "PolicyRepository",
     "RepairRepository",
     "StockMatch",
     "SubscriptionMatch",
