@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 import asyncpg
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, cast, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import asyncpg_dsn, transaction
@@ -97,7 +96,9 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key,
-                           outbox.c.envelope, outbox.c.traceparent, outbox.c.attempts)
+                           # jsonb rendered by PostgreSQL: no decode and re-encode in Python
+                           cast(outbox.c.envelope, Text).label("body"),
+                           outbox.c.traceparent, outbox.c.attempts)
                     .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= func.now())
                     .order_by(outbox.c.id)
                     .limit(self.batch_size)
@@ -133,7 +134,7 @@ class OutboxRelay:
             for row in rows
         ]
         messages = [
-            OutgoingMessage(row.routing_key, json.dumps(row.envelope).encode(), row.event_id,
+            OutgoingMessage(row.routing_key, row.body.encode(), row.event_id,
                             {"traceparent": traceparent_of(span) or row.traceparent or ""})
             for row, span in zip(rows, spans, strict=True)
         ]
