@@ -20,12 +20,11 @@ import aio_pika
 import aiormq.abc
 from aio_pika.abc import (
     AbstractIncomingMessage,
-    AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
     AbstractRobustExchange,
 )
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError, PublishError
+from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 
 from shared.events.base import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.transport import (
@@ -51,16 +50,6 @@ def inbox_queue_arguments(service_queue: str, dlx: str, delivery_limit: int) -> 
         "x-dead-letter-strategy": "at-least-once",
         "x-overflow": "reject-publish",
     }
-
-
-def _one_channel(messages: Sequence[AbstractIncomingMessage]) -> bool:
-    """All delivered on the same (current) channel: after a reconnect a buffer may mix old and
-    new channels' deliveries, whose tags must not be acknowledged together."""
-    try:
-        first = messages[0].channel
-        return all(message.channel is first for message in messages)
-    except ChannelInvalidStateError:  # a delivery of a channel that has since closed
-        return False
 
 
 def dead_letter_queue_name(queue: str) -> str:
@@ -257,23 +246,12 @@ class RabbitTransport:
         for key in subscription.routing_keys:
             await queue.bind(exchange, routing_key=key)
         self._channels.append(channel)
-        await self._consume(subscription, queue)
-        # More workers, each on a channel of its own, so that one can commit while another
-        # waits for its batch; within a channel, batches are settled strictly in order.
-        for _ in range(self._batch_workers - 1):
-            extra = await self._consumer.channel()
-            await extra.set_qos(prefetch_count=subscription.prefetch)
-            self._channels.append(extra)
-            # declare (not get) so the robust channel restores this consumer after a reconnect
-            await self._consume(subscription, await extra.declare_queue(
-                subscription.queue, durable=True,
-                arguments=inbox_queue_arguments(subscription.queue, self._dlx_name,
-                                                subscription.delivery_limit)))
 
-    async def _consume(self, subscription: Subscription, queue: AbstractQueue) -> None:
-        """One channel, one local buffer, one worker applying its deliveries in batches."""
+        # Deliveries queue up locally and are applied in batches (one transaction each) by a
+        # few workers; prefetch bounds how many are unacked at any time.
         pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-        self._workers.append(asyncio.create_task(self._work(subscription, pending)))
+        for _ in range(self._batch_workers):
+            self._workers.append(asyncio.create_task(self._work(subscription, pending)))
         await queue.consume(pending.put, no_ack=False)
 
     async def _work(self, subscription: Subscription,
@@ -302,20 +280,15 @@ class RabbitTransport:
         except Exception:
             log.exception("consumer %s failed outside its handlers", subscription.queue)
             outcomes = [Outcome(Verdict.RETRY, "consumer error")] * len(messages)
-        if all(o.verdict is Verdict.ACK for o in outcomes) and _one_channel(messages):
-            # The worker owns this channel and settles its deliveries in order, so every
-            # earlier delivery tag on it is settled already: one frame acknowledges the batch.
-            await self._settle(subscription, messages[-1], outcomes[-1], multiple=True)
-            return
         # Concurrently: a dead-letter publish waits for its confirm, the acks need not wait.
         await asyncio.gather(*(self._settle(subscription, message, outcome)
                                for message, outcome in zip(messages, outcomes, strict=True)))
 
     async def _settle(self, subscription: Subscription, message: AbstractIncomingMessage,
-                      outcome: Outcome, *, multiple: bool = False) -> None:
+                      outcome: Outcome) -> None:
         try:
             if outcome.verdict is Verdict.ACK:
-                await message.ack(multiple=multiple)
+                await message.ack()
             elif outcome.verdict is Verdict.DEAD_LETTER:
                 await self._dead_letter(subscription, message, outcome.reason or "rejected")
                 await message.ack()
