@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-KOMMUNMOBIL = [sys.executable, "-m", "shared.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KM_")}
-    env.update(extra)
-    return env
+from tests.e2e.processes import KOMMUNMOBIL, clean_env, free_port, wait_until_ready
 
 
 @pytest.mark.slow
@@ -56,17 +40,6 @@ def test_up_starts_three_ready_services_on_the_embedded_default() -> None:
         assert (Path(var_dir) / "pg" / "PG_VERSION").exists()  # data under the var dir
 
 
-def wait_until_ready(ports: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if all(httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=2).status_code == 200
-                   for p in ports):  # type: ignore[attr-defined]
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 @pytest.mark.parametrize(("variables", "named"), [

@@ -3,46 +3,18 @@ transport), as an HR system outside the process would use it (rule U7's starting
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.processes import KOMMUNMOBIL, clean_env, free_port, wait_until_ready
 from tests.lifecycle_helpers import hr_body, signed
-
-KOMMUNMOBIL = [sys.executable, "-m", "shared.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KM_")} | extra
-
-
-def wait_until_ready(ports: Iterable[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if all(httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=2).status_code == 200
-                   for p in ports):
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
 
 
 def send(base: str, event_type: str, data: dict[str, object], webhook_id: str

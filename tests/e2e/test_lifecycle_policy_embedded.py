@@ -14,13 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.test_lifecycle_embedded import (
-    KOMMUNMOBIL,
-    clean_env,
-    free_port,
-    send,
-    wait_until_ready,
-)
+from tests.e2e.processes import KOMMUNMOBIL, clean_env, free_port, wait_until_ready
+from tests.e2e.test_lifecycle_embedded import send
 
 
 def token(env: dict[str, str], sub: str, role: str) -> dict[str, str]:

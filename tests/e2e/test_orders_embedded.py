@@ -5,11 +5,8 @@ orders — the seeded catalogue is there on first start, and an order goes from 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -23,31 +20,7 @@ from standardwebhooks.webhooks import Webhook
 
 from shared.auth import load_or_create_dev_key, mint_token
 from shared.settings import DEV_AUDIENCE, DEV_HR_WEBHOOK_SECRET, DEV_ISSUER
-
-KOMMUNMOBIL = [sys.executable, "-m", "shared.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KM_")} | extra
-
-
-def wait_until_ready(ports: list[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if all(httpx.get(f"http://127.0.0.1:{p}/readyz", timeout=2).status_code == 200
-                   for p in ports):
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    return False
+from tests.e2e.processes import KOMMUNMOBIL, clean_env, free_port, wait_until_ready
 
 
 def hr_event(base: str, event: dict[str, Any]) -> httpx.Response:
