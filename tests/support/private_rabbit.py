@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.instance import PrivateInstance
+
 _DIST_PORT_OFFSET = 20000  # RabbitMQ convention: inter-node (Erlang distribution) port = port+20000
 _READY_TIMEOUT_S = 60
 
@@ -51,7 +53,7 @@ def _process_is_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
 
 
-class PrivateRabbitNode:
+class PrivateRabbitNode(PrivateInstance):
     def __init__(self) -> None:
         self.port = pick_free_amqp_port()
         self.node_name = f"km{self.port}@localhost"
@@ -137,9 +139,6 @@ class PrivateRabbitNode:
 
     # -- async twins: run the blocking calls in a thread so the event loop (and the service
     # under test, which should be reconnecting meanwhile) keeps running ---------------------------
-    async def start_async(self) -> None:
-        await asyncio.to_thread(self.start)
-
     async def kill_async(self) -> None:
         await asyncio.to_thread(self.kill)
 
@@ -151,26 +150,6 @@ class PrivateRabbitNode:
 
     async def memory_alarm_async(self, on: bool) -> None:
         await asyncio.to_thread(self.memory_alarm, on)
-
-    async def close_async(self) -> None:
-        await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> PrivateRabbitNode:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> PrivateRabbitNode:
-        return await asyncio.to_thread(self.__enter__)
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close_async()
 
     # -- internals -----------------------------------------------------------------------------
     def _prepare_data_dir(self) -> None:
