@@ -87,6 +87,7 @@ class RabbitTransport:
         self._batch_workers = batch_workers
         self._event_log = (event_log_queue, event_log_max_age)
         self._workers: list[asyncio.Task[None]] = []
+        self._dead_lettering: set[asyncio.Task[None]] = set()
         # RabbitMQ sends a heartbeat every heartbeat/2 s whenever it has nothing else to send —
         # also to a connection it blocks during a memory/disk alarm — so silence longer than two
         # heartbeat intervals means the path is dead. (aiormq's own check waits (heartbeat+1)*3 s,
@@ -134,7 +135,8 @@ class RabbitTransport:
 
     async def close(self) -> None:
         watchdog, self._watchdog = self._watchdog, None
-        for task in (watchdog, *self._dropping.values(), *self._workers):
+        # A dead-letter publish cut short leaves its message unacked: the broker redelivers it.
+        for task in (watchdog, *self._dropping.values(), *self._workers, *self._dead_lettering):
             if task is not None:
                 task.cancel()
         for connection in (self._consumer, self._publisher):
@@ -280,9 +282,16 @@ class RabbitTransport:
         except Exception:
             log.exception("consumer %s failed outside its handlers", subscription.queue)
             outcomes = [Outcome(Verdict.RETRY, "consumer error")] * len(messages)
-        # Concurrently: a dead-letter publish waits for its confirm, the acks need not wait.
-        await asyncio.gather(*(self._settle(subscription, message, outcome)
-                               for message, outcome in zip(messages, outcomes, strict=True)))
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome.verdict is Verdict.DEAD_LETTER:
+                # Off the worker: the dead-letter publish waits for its confirm (a quorum-queue
+                # write), and healthy batches must not wait behind it (fault scenario 8).
+                # Prefetch still bounds the messages held meanwhile.
+                task = asyncio.create_task(self._settle(subscription, message, outcome))
+                self._dead_lettering.add(task)
+                task.add_done_callback(self._dead_lettering.discard)
+            else:
+                await self._settle(subscription, message, outcome)
 
     async def _settle(self, subscription: Subscription, message: AbstractIncomingMessage,
                       outcome: Outcome) -> None:
