@@ -5,12 +5,14 @@ Under the public access principle (rule B1, P3) the audit log is a record that c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import driver
 from shared.messaging.tables import tables_of
 
 
@@ -26,12 +28,15 @@ async def record_audit(
 ) -> None:
     span_context = trace.get_current_span().get_span_context()
     trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-    await session.execute(
-        insert(tables_of(session).audit_log).values(
-            actor=actor, action=action, object_type=object_type, object_id=object_id,
-            before=before, after=after, trace_id=trace_id,
-        )
-    )
+    # Straight to asyncpg: every state-changing request writes one (shared/db.py: driver).
+    await (await driver(session)).execute(
+        f'INSERT INTO "{tables_of(session).schema}".audit_log (actor, action, object_type, '
+        "object_id, before, after, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        actor, action, object_type, object_id, _json(before), _json(after), trace_id)
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value)
 
 
 async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) -> None:

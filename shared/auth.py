@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,16 +73,39 @@ def mint_token(
 
 
 class TokenVerifier:
-    """Verifies bearer tokens against a fixed public key or a JWKS endpoint."""
+    """Verifies bearer tokens against a fixed public key or a JWKS endpoint.
 
-    def __init__(self, settings: CommonSettings, public_key: Any | None = None) -> None:
+    A portal sends the same token with every request of a session; verifying its RS256
+    signature and claims again each time cost ≈ 0.2 ms of CPU per request. Tokens verified once
+    are remembered (at most `cache_size`, least recently used dropped) until they expire — never
+    longer: an expired token is verified afresh, and fails.
+    """
+
+    def __init__(self, settings: CommonSettings, public_key: Any | None = None,
+                 cache_size: int = 10_000) -> None:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._algorithms = list(settings.jwt_algorithms)
         self._public_key = public_key
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
+        self._verified: OrderedDict[str, tuple[User, float]] = OrderedDict()
+        self._cache_size = cache_size
 
     async def verify(self, token: str) -> User:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            user, expires = remembered
+            if time.time() < expires:
+                self._verified.move_to_end(token)
+                return user
+            del self._verified[token]
+        user, expires = await self._verify(token)
+        self._verified[token] = (user, expires)
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return user
+
+    async def _verify(self, token: str) -> tuple[User, float]:
         try:
             key: Any = self._public_key
             if self._jwks is not None:
@@ -96,7 +120,8 @@ class TokenVerifier:
         roles = claims.get("roles", [])
         if not isinstance(roles, list):
             raise Unauthorized("The access token's roles claim must be a list")
-        return User(person_id=str(claims["sub"]), roles=frozenset(map(str, roles)))
+        return (User(person_id=str(claims["sub"]), roles=frozenset(map(str, roles))),
+                float(claims["exp"]))
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
@@ -33,7 +32,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import Transport
 from shared.migrations import upgrade_to_head_async
 from shared.settings import CommonSettings, ServiceSettings
-from shared.telemetry import make_tracer_provider
+from shared.telemetry import ServerSpans, make_tracer_provider
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -174,8 +173,8 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(_health_router())
     app.include_router(spec.router)
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider,
-                                       excluded_urls="healthz,readyz")
+    app.add_middleware(ServerSpans, tracer=provider.get_tracer("kommunmobil.http"),
+                       excluded_paths=frozenset({"/healthz", "/readyz"}))
     return app
 
 

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.orders.domain import Line
-from services.orders.models import Base, KnownUnit
+from services.orders.models import SCHEMA, Base, KnownUnit
+from shared.db import driver
 from shared.errors import RuleViolation
 from shared.events.catalogue import PolicyChanged, PolicyParameters
 
@@ -109,7 +110,9 @@ async def _chain(session: AsyncSession, unit_id: str) -> tuple[list[str], str | 
 
 async def check_order(session: AsyncSession, unit_id: str, lines: Sequence[Line],
                       justification: str | None) -> None:
-    snapshot = (await session.execute(select(PolicySnapshot.policy))).scalar_one_or_none()
+    # Straight to asyncpg (shared/db.py: driver): every POST /v1/orders reads it.
+    snapshot = await (await driver(session)).fetchval(
+        f"SELECT policy FROM {SCHEMA}.policy_snapshot")
     if snapshot is None:
         return  # no policy-changed yet: the municipal defaults, which domain.py already applies
     policy = PolicyChanged.model_validate(snapshot)

@@ -1,36 +1,36 @@
 """SQL of what the orders service owns: catalogue, orderers, orders, idempotency keys.
 
 The two hot paths — placing an order and listing orders — read what they need in one statement
-each (`OrderRepository.context`, `OrderRepository.listing`) with SQLAlchemy Core, not the ORM:
-every round trip and every ORM object costs, and the portal calls these most.
+each (`OrderRepository.context`, `OrderRepository.listing`): every round trip costs, and the
+portal calls these most. Placing an order sends its statements straight to asyncpg in the
+request's transaction (shared/db.py: `driver`), as SQL text: through the session each cost
+≈ 0.3 ms of CPU more, which was most of a POST's time (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Row,
-    Select,
     Table,
-    and_,
     bindparam,
     false,
     literal,
     null,
     or_,
     select,
-    text,
     tuple_,
     union_all,
 )
-from sqlalchemy import insert as core_insert
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,42 +42,41 @@ from services.orders.models import (
     Order,
     Orderer,
 )
-from services.orders.read_model_repository import CHILD, PARENT, UNITS, holds_device
+from services.orders.read_model_repository import CHILD, PARENT, UNITS
+from shared.db import driver
 
 ORDERS = cast(Table, Order.__table__)
-# Text, because SQLAlchemy does not cache the compiled form of the PostgreSQL dialect's
-# INSERT ... ON CONFLICT, and this runs on every POST /v1/orders with an Idempotency-Key.
-CLAIM = text(f"INSERT INTO {SCHEMA}.idempotency_keys (caller_id, key, request_hash, order_id) "
-             "VALUES (:caller_id, :key, :request_hash, :order_id) "
-             "ON CONFLICT DO NOTHING RETURNING order_id")
+CLAIM = (f"INSERT INTO {SCHEMA}.idempotency_keys (caller_id, key, request_hash, order_id) "
+         "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING order_id")
+ORDER_COLUMNS = tuple(column.name for column in ORDERS.columns)
+INSERT_ORDER = (f"INSERT INTO {SCHEMA}.orders ({', '.join(ORDER_COLUMNS)}) VALUES "
+                f"({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))})")
 ORDERERS = cast(Table, Orderer.__table__)
 PEOPLE = cast(Table, KnownPerson.__table__)
 ITEMS = cast(Table, CatalogueItem.__table__)
 
-# The hot paths' statements are built once: SQLAlchemy then reuses their cache keys and
-# compiled forms instead of rebuilding them on every request.
-FOR_ORDER = select(ITEMS).where(or_(
-    ITEMS.c.item_id.in_(bindparam("ids", expanding=True)),
-    and_(ITEMS.c.accessory_type.in_(("screen-protector", "case")), ITEMS.c.retired_at.is_(None))))
+FOR_ORDER = (f"SELECT * FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::text[]) OR "
+             "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL)")
 
 
-def _context(personal: bool) -> Select[Any]:
-    me: BindParameter[str] = bindparam("orderer_id")
-    recipient: BindParameter[str] = bindparam("recipient")
-    appointed = select(ORDERERS.c.active).where(
-        ORDERERS.c.unit_id == UNITS.c.unit_id, ORDERERS.c.person_id == me,
-        ORDERERS.c.active).exists()
-    holds = holds_device(person_id=recipient if personal else None,
-                         unit_id=bindparam("unit_id"))
-    return (select(UNITS.c.unit_id, UNITS.c.cost_centre, UNITS.c.head_person_id,
-                   PARENT.c.head_person_id, appointed, PEOPLE.c.unit_id, PEOPLE.c.employed,
-                   holds)
-            .outerjoin(PARENT, PARENT.c.unit_id == UNITS.c.parent_unit_id)
-            .outerjoin(PEOPLE, PEOPLE.c.person_id == recipient)
-            .where(UNITS.c.unit_id == bindparam("unit_id")))
+def _context(holder: str) -> str:
+    """$1 the unit, $2 the orderer, $3 the recipient (NULL: the unit's own, shared device).
+
+    `holder` picks the devices that count for rule U5 (read_model_repository.holds_device)."""
+    return (
+        "SELECT u.unit_id, u.cost_centre, u.head_person_id, p.head_person_id, "
+        f"EXISTS (SELECT 1 FROM {SCHEMA}.orderers o WHERE o.unit_id = u.unit_id "
+        "AND o.person_id = $2 AND o.active), r.unit_id, r.employed, "
+        f"EXISTS (SELECT 1 FROM {SCHEMA}.held_devices d WHERE d.held AND {holder} "
+        "AND (d.kind IN ('phone', 'tablet') OR d.kind IS NULL)) "
+        f"FROM {SCHEMA}.known_units u "
+        f"LEFT JOIN {SCHEMA}.known_units p ON p.unit_id = u.parent_unit_id "
+        f"LEFT JOIN {SCHEMA}.known_people r ON r.person_id = $3::text "
+        "WHERE u.unit_id = $1")
 
 
-CONTEXT_PERSONAL, CONTEXT_SHARED = _context(True), _context(False)
+CONTEXT_PERSONAL = _context("d.holder_person_id = $3::text")
+CONTEXT_SHARED = _context("d.unit_id = $1 AND d.holder_person_id IS NULL")
 _ME: BindParameter[str] = bindparam("me")
 SCOPE = union_all(
     select(ORDERERS.c.unit_id, null()).where(ORDERERS.c.person_id == _ME, ORDERERS.c.active),
@@ -114,9 +113,11 @@ class CatalogueRepository(_Repository):
             query = query.where(CatalogueItem.retired_at.is_(None))
         return (await self.session.execute(query)).scalars().all()
 
-    async def for_order(self, item_ids: Sequence[str]) -> list[Row[Any]]:
-        """The requested items plus every current protector and case (rule U6), in one query."""
-        return list(await self.session.execute(FOR_ORDER, {"ids": list(item_ids)}))
+    async def for_order(self, item_ids: Sequence[str]) -> list[SimpleNamespace]:
+        """The requested items plus every current protector and case (rule U6), in one query;
+        rows with the attribute names of `CatalogueItem`."""
+        rows = await (await driver(self.session)).fetch(FOR_ORDER, list(item_ids))
+        return [SimpleNamespace(**row) for row in rows]
 
     async def add(self, values: dict[str, Any]) -> bool:
         """False when the item id is taken (also by a concurrent request)."""
@@ -199,13 +200,15 @@ class OrderRepository(_Repository):
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.session.execute(core_insert(ORDERS), values)
+        await (await driver(self.session)).execute(INSERT_ORDER, *(
+            json.dumps(values["lines"]) if name == "lines" else values[name]
+            for name in ORDER_COLUMNS))
 
     async def context(self, unit_id: str, orderer_id: str, recipient: str | None
                       ) -> OrderingContext | None:
         statement = CONTEXT_SHARED if recipient is None else CONTEXT_PERSONAL
-        row = (await self.session.execute(statement, {
-            "unit_id": unit_id, "orderer_id": orderer_id, "recipient": recipient})).first()
+        row = await (await driver(self.session)).fetchrow(statement, unit_id, orderer_id,
+                                                          recipient)
         if row is None:
             return None
         return OrderingContext(unit_id=row[0], cost_centre=row[1], unit_head=row[2],
@@ -266,10 +269,9 @@ class IdempotencyRepository(_Repository):
         """True when this request owns the key. A concurrent holder of the same key makes this
         wait on the unique index until that transaction ends: then False (it committed) or True
         (it rolled back, e.g. a refusal, so this request is evaluated afresh)."""
-        result = await self.session.execute(CLAIM, {
-            "caller_id": caller_id, "key": key, "request_hash": request_hash,
-            "order_id": order_id})
-        return result.first() is not None
+        row = await (await driver(self.session)).fetchrow(CLAIM, caller_id, key, request_hash,
+                                                          order_id)
+        return row is not None
 
     async def get(self, caller_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.get(IdempotencyKey, (caller_id, key))

@@ -17,11 +17,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import is_transient, transaction
+from shared.db import driver, is_transient, transaction
 from shared.events.base import Envelope, Event, UnknownEventType, decode
 from shared.events.catalogue import REGISTRY
 from shared.messaging.tables import tables_of
@@ -32,16 +30,16 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope, Event], Awaitable[None]]
 
+# The inbox statements run for every delivery: straight to asyncpg (shared/db.py: driver).
+def _inbox_insert(schema: str) -> str:
+    return (f'INSERT INTO "{schema}".inbox (consumer, event_id, routing_key) '
+            "SELECT $1, e.id, e.key FROM unnest($2::text[], $3::text[]) AS e(id, key) "
+            "ON CONFLICT DO NOTHING RETURNING event_id")
+
+
 async def record_in_inbox(session: AsyncSession, consumer: str, envelope: Envelope) -> bool:
     """Insert the event id; False when this consumer already applied the event."""
-    inbox = tables_of(session).inbox
-    result = await session.execute(
-        insert(inbox)
-        .values(consumer=consumer, event_id=envelope.id, routing_key=envelope.routing_key)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    return result.first() is not None
+    return bool(await record_many_in_inbox(session, consumer, [envelope]))
 
 
 async def record_many_in_inbox(
@@ -52,22 +50,17 @@ async def record_many_in_inbox(
     Sorted, so that two replicas inserting overlapping batches lock rows in the same order and
     cannot deadlock each other.
     """
-    inbox = tables_of(session).inbox
     unique = sorted({e.id: e for e in envelopes}.values(), key=lambda e: e.id)
-    result = await session.execute(
-        insert(inbox)
-        .values([{"consumer": consumer, "event_id": e.id, "routing_key": e.routing_key}
-                 for e in unique])
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    return {row[0] for row in result}
+    rows = await (await driver(session)).fetch(
+        _inbox_insert(tables_of(session).schema), consumer, [e.id for e in unique],
+        [e.routing_key for e in unique])
+    return {row[0] for row in rows}
 
 
 async def forget_in_inbox(session: AsyncSession, consumer: str, event_ids: list[str]) -> None:
-    inbox = tables_of(session).inbox
-    await session.execute(
-        delete(inbox).where(inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)))
+    await (await driver(session)).execute(
+        f'DELETE FROM "{tables_of(session).schema}".inbox '
+        "WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer, event_ids)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import driver
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
@@ -17,14 +18,12 @@ async def add_event(session: AsyncSession, event: Event, *, subject: str | None 
     """Record `event` for publication; it is published only if the caller's transaction commits."""
     traceparent = current_traceparent()
     envelope = wrap(event, subject=subject, traceparent=traceparent)
-    await session.execute(
-        insert(tables_of(session).outbox).values(
-            event_id=envelope.id,
-            routing_key=event.routing_key(),
-            envelope=envelope.model_dump(mode="json", exclude_none=True),
-            traceparent=traceparent,
-        )
-    )
+    # Straight to asyncpg: every state change writes one (shared/db.py: driver).
+    await (await driver(session)).execute(
+        f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
+        "traceparent) VALUES ($1, $2, $3, $4)",
+        envelope.id, event.routing_key(), envelope.model_dump_json(exclude_none=True),
+        traceparent)
     return envelope
 
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import asyncpg
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from sqlalchemy import Text, cast, func, select, text, update
+from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import asyncpg_dsn, transaction
+from shared.db import asyncpg_dsn, driver, transaction
 from shared.messaging.tables import BackboneTables, backbone_tables
 from shared.messaging.transport import OutgoingMessage, Transport
 from shared.telemetry import context_from, messaging_attributes, traceparent_of
@@ -91,51 +91,51 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch of due rows; returns how many rows were claimed."""
-        outbox = self.tables.outbox
         async with transaction(self.sessions) as session:
-            rows = (
-                await session.execute(
-                    select(outbox.c.id, outbox.c.event_id, outbox.c.routing_key,
-                           # jsonb rendered by PostgreSQL: no decode and re-encode in Python
-                           cast(outbox.c.envelope, Text).label("body"),
-                           outbox.c.traceparent, outbox.c.attempts)
-                    .where(outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= func.now())
-                    .order_by(outbox.c.id)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            # Straight to asyncpg (shared/db.py: driver): the relay's statements run for every
+            # event, and through the session each cost ≈ 0.3 ms of CPU more.
+            db = await driver(session)
+            rows = await db.fetch(self._claim, self.batch_size)
             if not rows:
                 return 0
             results = await self._publish_batch(rows)
-            sent = [row.id for row, error in zip(rows, results, strict=True) if error is None]
+            sent = [row["id"] for row, error in zip(rows, results, strict=True) if error is None]
             if sent:
-                await session.execute(
-                    update(outbox).where(outbox.c.id.in_(sent)).values(sent_at=func.now())
-                )
+                await db.execute(self._mark_sent, sent)
             for row, error in zip(rows, results, strict=True):
                 if error is not None:
-                    await self._mark_failed(session, row, error)
+                    await self._mark_failed(db, row, error)
             self.stats.published += len(sent)
             self.stats.failed += len(rows) - len(sent)
             return len(rows)
+
+    @property
+    def _claim(self) -> str:
+        # the envelope rendered as text by PostgreSQL: no decode and re-encode in Python
+        return (f'SELECT id, event_id, routing_key, envelope::text AS body, traceparent, attempts '
+                f'FROM "{self.schema}".outbox WHERE sent_at IS NULL AND next_attempt_at <= now() '
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
+
+    @property
+    def _mark_sent(self) -> str:
+        return f'UPDATE "{self.schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])'
 
     async def _publish_batch(self, rows: Sequence[Any]) -> list[str | None]:
         """Publish the batch in one go; each message gets its own producer span whose context
         (a child of the request that wrote the row) travels in the message headers."""
         spans = [
             self.tracer.start_span(
-                f"{row.routing_key} publish",
-                context=context_from(row.traceparent),
+                f"{row['routing_key']} publish",
+                context=context_from(row["traceparent"]),
                 kind=SpanKind.PRODUCER,
-                attributes=messaging_attributes("publish", self.exchange, row.routing_key,
-                                                row.event_id),
+                attributes=messaging_attributes("publish", self.exchange, row["routing_key"],
+                                                row["event_id"]),
             )
             for row in rows
         ]
         messages = [
-            OutgoingMessage(row.routing_key, row.body.encode(), row.event_id,
-                            {"traceparent": traceparent_of(span) or row.traceparent or ""})
+            OutgoingMessage(row["routing_key"], row["body"].encode(), row["event_id"],
+                            {"traceparent": traceparent_of(span) or row["traceparent"] or ""})
             for row, span in zip(rows, spans, strict=True)
         ]
         errors: list[str | None] = ["relay stopped"] * len(rows)
@@ -148,20 +148,15 @@ class OutboxRelay:
                 span.end()
         return errors
 
-    async def _mark_failed(self, session: AsyncSession, row: Any, error: str) -> None:
-        outbox = self.tables.outbox
-        delay = min(self.max_backoff_seconds, 0.25 * 2 ** min(row.attempts, 16))
+    async def _mark_failed(self, db: asyncpg.Connection, row: asyncpg.Record, error: str
+                           ) -> None:
+        delay = min(self.max_backoff_seconds, 0.25 * 2 ** min(row["attempts"], 16))
         log.warning("relay %s: %s not published (attempt %d): %s",
-                    self.schema, row.event_id, row.attempts + 1, error)
-        await session.execute(
-            update(outbox)
-            .where(outbox.c.id == row.id)
-            .values(
-                attempts=outbox.c.attempts + 1,
-                last_error=error[:2000],
-                next_attempt_at=func.now() + text(f"interval '{delay:.3f} seconds'"),
-            )
-        )
+                    self.schema, row["event_id"], row["attempts"] + 1, error)
+        await db.execute(
+            f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2, '
+            "next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1",
+            row["id"], error[:2000], delay)
 
     async def prune(self) -> int:
         outbox = self.tables.outbox

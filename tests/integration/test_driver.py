@@ -1,0 +1,79 @@
+"""shared.db.driver: statements sent straight to asyncpg share the session's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.db import driver, make_engine, transaction
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(database_url, pool_size=2)
+    table = f"driver_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE TABLE {table} (n int PRIMARY KEY)"))
+    made = async_sessionmaker(engine, expire_on_commit=False, info={"table": table})
+    yield made
+    async with engine.begin() as connection:
+        await connection.execute(text(f"DROP TABLE {table}"))
+    await engine.dispose()
+
+
+async def rows(sessions: async_sessionmaker[AsyncSession]) -> list[int]:
+    table = sessions.kw["info"]["table"]
+    async with sessions() as session:
+        return list((await session.execute(text(f"SELECT n FROM {table} ORDER BY n"))).scalars())
+
+
+class Boom(Exception):
+    pass
+
+
+async def test_a_driver_statement_sent_first_rolls_back_with_the_session(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    table = sessions.kw["info"]["table"]
+    with pytest.raises(Boom):
+        async with transaction(sessions) as session:
+            await (await driver(session)).execute(f"INSERT INTO {table} VALUES (1)")
+            raise Boom  # before any statement through the session itself
+    assert await rows(sessions) == []
+
+
+async def test_driver_and_session_statements_commit_together(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    table = sessions.kw["info"]["table"]
+    async with transaction(sessions) as session:
+        await session.execute(text(f"INSERT INTO {table} VALUES (1)"))
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
+        seen = (await session.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+        assert seen == 2  # one transaction sees both
+    assert await rows(sessions) == [1, 2]
+
+
+async def test_a_savepoint_undoes_only_its_own_driver_statements(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    table = sessions.kw["info"]["table"]
+    async with transaction(sessions) as session:
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (1)")
+        savepoint = await session.begin_nested()
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
+        await savepoint.rollback()
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (3)")
+    assert await rows(sessions) == [1, 3]
+
+
+async def test_a_session_reused_after_commit_opens_a_new_transaction(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    table = sessions.kw["info"]["table"]
+    async with sessions() as session:
+        async with session.begin():
+            await (await driver(session)).execute(f"INSERT INTO {table} VALUES (1)")
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
+        await session.rollback()
+    assert await rows(sessions) == [1]

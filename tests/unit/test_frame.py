@@ -1,0 +1,132 @@
+"""The request frame's own parts: the verified-token cache and the server spans."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import APIRouter, FastAPI, HTTPException
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from shared.auth import TokenVerifier, mint_token
+from shared.errors import Unauthorized
+from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
+from shared.telemetry import ServerSpans
+
+# --- the verified-token cache -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def verifier(key: rsa.RSAPrivateKey, cache_size: int = 10) -> TokenVerifier:
+    return TokenVerifier(CommonSettings(environment="test"), public_key=key.public_key(),
+                         cache_size=cache_size)
+
+
+def token(key: rsa.RSAPrivateKey, subject: str = "p-1", ttl: int = 60) -> str:
+    return mint_token(key, subject=subject, roles=["orderer"], issuer=DEV_ISSUER,
+                      audience=DEV_AUDIENCE, ttl_seconds=ttl)
+
+
+async def test_a_remembered_token_is_refused_once_it_expires(
+        key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    check, bearer = verifier(key), token(key, ttl=60)
+    first = await check.verify(bearer)
+    assert first.person_id == "p-1" and first.roles == frozenset({"orderer"})
+    assert await check.verify(bearer) == first  # remembered: the same caller
+    later = time.time() + 61
+    monkeypatch.setattr("shared.auth.time.time", lambda: later)
+    monkeypatch.setattr("jwt.api_jwt.datetime", _FrozenDatetime(later))
+    with pytest.raises(Unauthorized, match="expired"):
+        await check.verify(bearer)
+
+
+async def test_a_forged_token_is_refused_even_when_its_claims_were_seen(
+        key: rsa.RSAPrivateKey) -> None:
+    check, bearer = verifier(key), token(key)
+    await check.verify(bearer)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(jwt.decode(bearer, options={"verify_signature": False}), other,
+                        algorithm="RS256")
+    with pytest.raises(Unauthorized):
+        await check.verify(forged)
+
+
+async def test_the_cache_keeps_at_most_its_size(key: rsa.RSAPrivateKey) -> None:
+    check = verifier(key, cache_size=3)
+    for n in range(5):
+        await check.verify(token(key, subject=f"p-{n}"))
+    assert len(check._verified) == 3  # the least recently used were dropped
+
+
+class _FrozenDatetime:
+    """PyJWT reads the time through datetime.now(tz=...); this one answers `at`."""
+
+    def __init__(self, at: float) -> None:
+        import datetime as real
+
+        self._real, self._at = real.datetime, at
+
+    def now(self, tz: object = None) -> object:
+        return self._real.fromtimestamp(self._at, tz=tz)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+# --- server spans -------------------------------------------------------------------------------
+
+
+def traced_app() -> tuple[FastAPI, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    things = APIRouter(prefix="/things")
+
+    @things.post("/{thing_id}", status_code=201)
+    async def make(thing_id: str) -> dict[str, str]:
+        return {"thing_id": thing_id}
+
+    @things.get("/{thing_id}")
+    async def broken(thing_id: str) -> dict[str, str]:
+        raise HTTPException(503, "down")
+
+    app = FastAPI()
+    app.include_router(things, prefix="/v1")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {}
+
+    app.add_middleware(ServerSpans, tracer=provider.get_tracer("test"),
+                       excluded_paths=frozenset({"/healthz"}))
+    return app, exporter
+
+
+async def test_a_request_gets_one_server_span_named_by_its_full_route_template() -> None:
+    app, exporter = traced_app()
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        assert (await c.post("/v1/things/a-1", headers={"traceparent": parent})).status_code == 201
+        assert (await c.get("/v1/things/a-2")).status_code == 503
+        assert (await c.get("/healthz")).status_code == 200
+    made, failed = exporter.get_finished_spans()  # none for the excluded /healthz
+    assert made.name == "POST /v1/things/{thing_id}" and made.kind is SpanKind.SERVER
+    assert made.attributes is not None
+    assert made.attributes["http.route"] == "/v1/things/{thing_id}"
+    assert made.attributes["http.response.status_code"] == 201
+    assert made.attributes["url.path"] == "/v1/things/a-1"
+    assert format(made.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert made.parent is not None and format(made.parent.span_id, "016x") == "b7ad6b7169203331"
+    assert failed.name == "GET /v1/things/{thing_id}"
+    assert failed.status.status_code is StatusCode.ERROR  # a 5xx
+    assert failed.context.trace_id != made.context.trace_id  # no traceparent: a new trace
