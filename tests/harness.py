@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import make_engine, transaction
+from shared.db import driver, make_engine, transaction
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import UnitRegistered
 from shared.messaging.consumer import EventConsumer
@@ -150,9 +150,11 @@ async def start_probe(
 
     async def handler(session: AsyncSession, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, UnitRegistered)
-        await session.execute(
-            text(f'INSERT INTO "{name}".effects (key, event_id) VALUES (:k, :e)'),
-            {"k": event.unit_id, "e": envelope.id})
+        # The effect goes through asyncpg in the consumer's transaction, as the services' hot
+        # statements do (shared/db.py: driver): the fault scenarios then prove that path too.
+        await (await driver(session)).execute(
+            f'INSERT INTO "{name}".effects (key, event_id) VALUES ($1, $2)',
+            event.unit_id, envelope.id)
         attempt = probe.attempts[event.unit_id] = probe.attempts.get(event.unit_id, 0) + 1
         if probe.fail is not None and probe.fail(event.unit_id, attempt):
             raise RuntimeError(f"handler failure injected for {event.unit_id} (attempt {attempt})")

@@ -18,18 +18,8 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import (
-    BindParameter,
-    ColumnElement,
-    Row,
     Table,
-    bindparam,
-    false,
-    literal,
-    null,
-    or_,
     select,
-    tuple_,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,11 +28,9 @@ from services.orders.models import (
     SCHEMA,
     CatalogueItem,
     IdempotencyKey,
-    KnownPerson,
     Order,
     Orderer,
 )
-from services.orders.read_model_repository import CHILD, PARENT, UNITS
 from shared.db import driver
 
 ORDERS = cast(Table, Order.__table__)
@@ -51,9 +39,6 @@ CLAIM = (f"INSERT INTO {SCHEMA}.idempotency_keys (caller_id, key, request_hash, 
 ORDER_COLUMNS = tuple(column.name for column in ORDERS.columns)
 INSERT_ORDER = (f"INSERT INTO {SCHEMA}.orders ({', '.join(ORDER_COLUMNS)}) VALUES "
                 f"({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))})")
-ORDERERS = cast(Table, Orderer.__table__)
-PEOPLE = cast(Table, KnownPerson.__table__)
-ITEMS = cast(Table, CatalogueItem.__table__)
 
 FOR_ORDER = (f"SELECT * FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::text[]) OR "
              "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL)")
@@ -77,15 +62,15 @@ def _context(holder: str) -> str:
 
 CONTEXT_PERSONAL = _context("d.holder_person_id = $3::text")
 CONTEXT_SHARED = _context("d.unit_id = $1 AND d.holder_person_id IS NULL")
-_ME: BindParameter[str] = bindparam("me")
-SCOPE = union_all(
-    select(ORDERERS.c.unit_id, null()).where(ORDERERS.c.person_id == _ME, ORDERERS.c.active),
-    select(UNITS.c.unit_id, null()).where(UNITS.c.head_person_id == _ME),
-    select(CHILD.c.unit_id, CHILD.c.head_person_id)
-    .join(PARENT, PARENT.c.unit_id == CHILD.c.parent_unit_id)
-    .where(PARENT.c.head_person_id == _ME, CHILD.c.head_person_id.is_not(None),
-           CHILD.c.head_person_id != _ME),
-)
+SCOPE = (
+    f"SELECT unit_id, NULL FROM {SCHEMA}.orderers WHERE person_id = $1 AND active "
+    f"UNION ALL SELECT unit_id, NULL FROM {SCHEMA}.known_units WHERE head_person_id = $1 "
+    f"UNION ALL SELECT c.unit_id, c.head_person_id FROM {SCHEMA}.known_units c "
+    f"JOIN {SCHEMA}.known_units p ON p.unit_id = c.parent_unit_id WHERE p.head_person_id = $1 "
+    "AND c.head_person_id IS NOT NULL AND c.head_person_id <> $1")
+LISTING = (f"SELECT o.*, u.head_person_id AS unit_head, p.head_person_id AS parent_head "
+           f"FROM {SCHEMA}.orders o LEFT JOIN {SCHEMA}.known_units u ON u.unit_id = o.unit_id "
+           f"LEFT JOIN {SCHEMA}.known_units p ON p.unit_id = u.parent_unit_id")
 
 
 class _Repository:
@@ -219,7 +204,7 @@ class OrderRepository(_Repository):
         """The units one orders for or heads, and the units whose head's own orders one
         decides as head of the parent unit (rule O3) — one statement."""
         units, escalated = set(), set()
-        for unit, head in await self.session.execute(SCOPE, {"me": person_id}):
+        for unit, head in await (await driver(self.session)).fetch(SCOPE, person_id):
             if head is None:
                 units.add(unit)
             else:
@@ -228,39 +213,43 @@ class OrderRepository(_Repository):
                      person_id=person_id)
 
     async def listing(self, scope: Scope, where: OrderFilter,
-                      after: tuple[datetime, uuid.UUID] | None, limit: int) -> list[Row[Any]]:
+                      after: tuple[datetime, uuid.UUID] | None, limit: int
+                      ) -> list[SimpleNamespace]:
         """Newest first, keyset-paginated on (created_at, order_id): stable under inserts.
 
         Each row also carries its unit's head and the parent unit's head, so that the caller
-        can tell who decides a submitted order (rule O3) without another query."""
-        query = (select(ORDERS, UNITS.c.head_person_id.label("unit_head"),
-                        PARENT.c.head_person_id.label("parent_head"))
-                 .outerjoin(UNITS, UNITS.c.unit_id == ORDERS.c.unit_id)
-                 .outerjoin(PARENT, PARENT.c.unit_id == UNITS.c.parent_unit_id)
-                 .order_by(ORDERS.c.created_at.desc(), ORDERS.c.order_id.desc()))
+        can tell who decides a submitted order (rule O3) without another query. Rows have the
+        attribute names of `Order`."""
+        conditions, args = [], []
+
+        def arg(value: Any, cast_to: str = "") -> str:
+            args.append(value)
+            return f"${len(args)}{cast_to}"
+
         if not scope.everything:
-            query = query.where(_visible(scope))
-        for column, value in ((ORDERS.c.unit_id, where.unit_id), (ORDERS.c.status, where.status),
-                              (ORDERS.c.recipient_person_id, where.person_id),
-                              (ORDERS.c.orderer_id, where.orderer_id)):
+            visible = []
+            if scope.units:
+                visible.append(f"o.unit_id = ANY({arg(list(scope.units), '::text[]')})")
+            if scope.escalated:
+                units, orderers = zip(*scope.escalated, strict=True)
+                visible.append(f"(o.unit_id, o.orderer_id) IN (SELECT * FROM unnest("
+                               f"{arg(list(units), '::text[]')}, "
+                               f"{arg(list(orderers), '::text[]')}))")
+            if scope.person_id is not None:
+                visible.append(f"o.orderer_id = {arg(scope.person_id)}")
+            conditions.append(f"({' OR '.join(visible) or 'false'})")
+        for column, value in (("unit_id", where.unit_id), ("status", where.status),
+                              ("recipient_person_id", where.person_id),
+                              ("orderer_id", where.orderer_id)):
             if value is not None:
-                query = query.where(column == value)
+                conditions.append(f"o.{column} = {arg(value)}")
         if after is not None:
             created, order_id = after
-            query = query.where(tuple_(ORDERS.c.created_at, ORDERS.c.order_id)
-                                < tuple_(literal(created), literal(order_id)))
-        return list(await self.session.execute(query.limit(limit)))
-
-
-def _visible(scope: Scope) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = []
-    if scope.units:
-        clauses.append(ORDERS.c.unit_id.in_(scope.units))
-    if scope.escalated:
-        clauses.append(tuple_(ORDERS.c.unit_id, ORDERS.c.orderer_id).in_(scope.escalated))
-    if scope.person_id is not None:
-        clauses.append(ORDERS.c.orderer_id == scope.person_id)
-    return or_(*clauses) if clauses else false()
+            conditions.append(f"(o.created_at, o.order_id) < ({arg(created)}, {arg(order_id)})")
+        sql = (f"{LISTING} WHERE {' AND '.join(conditions) or 'true'} "
+               f"ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}")
+        return [SimpleNamespace(**row) for row in await (await driver(self.session)).fetch(
+            sql, *args)]
 
 
 class IdempotencyRepository(_Repository):

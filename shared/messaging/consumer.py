@@ -122,11 +122,15 @@ class EventConsumer:
     async def process_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Apply many deliveries in one transaction (one inbox insert, one commit).
 
-        If a handler fails, the batch rolls back, the failing delivery is set aside to be applied
-        on its own (and retried or dead-lettered), and the rest is applied together again: one
-        poison message costs its own retries and one more batch transaction, not a transaction
-        per delivery. A failure that cannot be pinned on one handler (e.g. at commit) falls back
-        to one transaction per delivery.
+        Handlers run under savepoints (see `_apply_together`): a failing handler rolls back only
+        its own chunk and is retried through the broker or dead-lettered, while the rest commits.
+        A failure that cannot be pinned on one handler (e.g. at commit) falls back to one
+        transaction per delivery.
+
+        A redelivery (it failed before, or its consumer died) is applied on its own, in its own
+        transaction, beside the batch rather than in it: a poison message then breaks a chunk of
+        the batch once, not on every attempt, and its later attempts do not hold the batch up
+        (fault scenario 8).
         """
         outcomes: list[Outcome] = [ACKED] * len(deliveries)
         batch: list[_Parsed] = []
@@ -136,25 +140,30 @@ class EventConsumer:
                 outcomes[index] = parsed
             else:
                 batch.append(_Parsed(index, delivery, *parsed))
-        # A redelivery failed before (or its consumer died): apply it on its own, so that a
-        # poison message breaks a batch once, not on every one of its attempts.
         alone = [item for item in batch if item.delivery.attempt > 1]
         batch = [item for item in batch if item.delivery.attempt == 1]
+        await asyncio.gather(self._apply_batch(batch, outcomes),
+                             self._apply_one_by_one(alone, outcomes))
+        return outcomes
+
+    async def _apply_batch(self, batch: list[_Parsed], outcomes: list[Outcome]) -> None:
         if len(batch) > 1:
             try:
                 for failure in await self._apply_together(batch):
                     # Its handler failed in the batch: that was this delivery's attempt.
                     outcomes[failure.item.index] = self._failed(
                         failure.item.delivery, failure.item.envelope, failure.cause)
-                batch = []
+                return
             except Exception as exc:
                 log.info("%s: batch of %d failed (%r); applying one by one",
                          self.name, len(batch), exc)
-        for item in sorted([*alone, *batch], key=lambda item: item.index):
+        await self._apply_one_by_one(batch, outcomes)
+
+    async def _apply_one_by_one(self, items: list[_Parsed], outcomes: list[Outcome]) -> None:
+        for item in items:
             with self._span(item.delivery, item.envelope):
                 outcomes[item.index] = await self._apply(
                     item.delivery, item.envelope, item.event, item.handler)
-        return outcomes
 
     def _parse(self, delivery: Delivery) -> Outcome | tuple[Envelope, Event, Handler]:
         try:
@@ -176,6 +185,7 @@ class EventConsumer:
             kind=SpanKind.CONSUMER,
             attributes=messaging_attributes("process", self.queue, envelope.routing_key,
                                             envelope.id),
+            record_exception=False,  # see _record_failure
         )
 
     async def _apply_together(self, batch: Sequence[_Parsed]) -> list[_HandlerFailed]:
@@ -238,6 +248,7 @@ class EventConsumer:
             except Exception as exc:
                 if is_transient(exc):
                     raise
+                self._record_failure(item.delivery, exc)
                 raise _HandlerFailed(item, exc) from exc
 
     async def _apply(
@@ -258,11 +269,23 @@ class EventConsumer:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
+                self._record_failure(delivery, exc)  # on this delivery's process span
                 return self._failed(delivery, envelope, exc)
+
+    def _record_failure(self, delivery: Delivery, exc: Exception) -> None:
+        """On the current (process) span: the exception with its stack trace on the last attempt,
+        the one dead-lettered; before that its type and message only. Formatting a stack trace
+        costs ≈ 0.4 ms, and a poison message fails on every attempt (fault scenario 8)."""
+        span = trace.get_current_span()
+        span.set_status(trace.StatusCode.ERROR, repr(exc)[:200])
+        if delivery.attempt >= self.delivery_limit:
+            span.record_exception(exc)
+        else:
+            span.add_event("exception", {"exception.type": type(exc).__qualname__,
+                                         "exception.message": str(exc)[:1000]})
 
     def _failed(self, delivery: Delivery, envelope: Envelope, exc: Exception) -> Outcome:
         """A handler failed: retry through the broker, or dead-letter at the delivery limit."""
-        trace.get_current_span().record_exception(exc)
         if delivery.attempt >= self.delivery_limit:
             return Outcome(
                 Verdict.DEAD_LETTER,
