@@ -117,7 +117,7 @@ async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures
         if replicas:
             await asyncio.sleep(3)  # replicas connect and subscribe
         started = time.perf_counter()
-        probe.start_relays(int(os.environ.get("KM_BENCH_RELAYS", "1")))
+        probe.start_relays(1)
         finished = await wait_for_all(probe, events)
         return Figures(events, finished - started), await duplicates(probe)
     finally:
