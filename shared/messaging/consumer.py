@@ -82,7 +82,7 @@ class _HandlerFailed(Exception):
 
 
 # Handlers per savepoint inside a batch: a failure re-runs at most this many.
-_CHUNK = 16
+CHUNK = 16
 
 
 @dataclass
@@ -224,8 +224,8 @@ class EventConsumer:
     async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]
                              ) -> list[_HandlerFailed]:
         failed: list[_HandlerFailed] = []
-        for start in range(0, len(items), _CHUNK):
-            chunk = items[start:start + _CHUNK]
+        for start in range(0, len(items), CHUNK):
+            chunk = items[start:start + CHUNK]
             while chunk:
                 savepoint = await session.begin_nested()
                 try:
