@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from opentelemetry import trace
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import driver
@@ -26,30 +26,33 @@ async def record_audit(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
+    await record_audits(session, [{"actor": actor, "action": action, "object_type": object_type,
+                                   "object_id": object_id, "before": before, "after": after}])
+
+
+async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+    """`record_audit` for many entries at once (sweeps): the same rows.
+
+    Each entry has the keyword arguments of `record_audit` (actor, action, object_type,
+    object_id, and optionally before / after). Straight to asyncpg: every state-changing request
+    writes one (shared/db.py: driver). A missing before/after is SQL NULL.
+    """
     span_context = trace.get_current_span().get_span_context()
     trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-    # Straight to asyncpg: every state-changing request writes one (shared/db.py: driver).
-    await (await driver(session)).execute(
-        f'INSERT INTO "{tables_of(session).schema}".audit_log (actor, action, object_type, '
-        "object_id, before, after, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        actor, action, object_type, object_id, _json(before), _json(after), trace_id)
+    rows = [(entry["actor"], entry["action"], entry["object_type"], entry["object_id"],
+             _json(entry.get("before")), _json(entry.get("after")), trace_id)
+            for entry in entries]
+    sql = (f'INSERT INTO "{tables_of(session).schema}".audit_log (actor, action, object_type, '
+           "object_id, before, after, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+    db = await driver(session)
+    if len(rows) == 1:
+        await db.execute(sql, *rows[0])
+    elif rows:
+        await db.executemany(sql, rows)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
     return None if value is None else json.dumps(value)
-
-
-async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
-    """`record_audit` for many entries in one executemany (sweeps): the same rows.
-
-    Each entry has the keyword arguments of `record_audit` (actor, action, object_type,
-    object_id, and optionally before / after).
-    """
-    span_context = trace.get_current_span().get_span_context()
-    trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
-    rows = [{"before": None, "after": None, **entry, "trace_id": trace_id} for entry in entries]
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(tables_of(session).audit_log), rows[start:start + 1000])
 
 
 async def audit_entries(

@@ -32,7 +32,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import Transport
 from shared.migrations import upgrade_to_head_async
 from shared.settings import CommonSettings, ServiceSettings
-from shared.telemetry import ServerSpans, make_tracer_provider
+from shared.telemetry import make_tracer_provider, wrap_in_server_spans
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -173,8 +173,8 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(_health_router())
     app.include_router(spec.router)
-    app.add_middleware(ServerSpans, tracer=provider.get_tracer("kommunmobil.http"),
-                       excluded_paths=frozenset({"/healthz", "/readyz"}))
+    wrap_in_server_spans(app, provider.get_tracer("kommunmobil.http"),
+                         frozenset({"/healthz", "/readyz"}))
     return app
 
 

@@ -134,6 +134,8 @@ class RabbitTransport:
         await channel.close()
 
     async def close(self) -> None:
+        if self._dead_lettering:  # let confirmed dead-letter publishes ack their originals
+            await asyncio.wait(self._dead_lettering, timeout=self._publish_timeout)
         watchdog, self._watchdog = self._watchdog, None
         # A dead-letter publish cut short leaves its message unacked: the broker redelivers it.
         for task in (watchdog, *self._dropping.values(), *self._workers, *self._dead_lettering):

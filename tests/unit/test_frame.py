@@ -8,7 +8,8 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from shared.auth import TokenVerifier, mint_token
 from shared.errors import Unauthorized
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
-from shared.telemetry import ServerSpans
+from shared.telemetry import wrap_in_server_spans
 
 # --- the verified-token cache -------------------------------------------------------------------
 
@@ -100,6 +101,10 @@ def traced_app() -> tuple[FastAPI, InMemorySpanExporter]:
     async def broken(thing_id: str) -> dict[str, str]:
         raise HTTPException(503, "down")
 
+    @things.delete("/{thing_id}")
+    async def crashing(thing_id: str) -> None:
+        raise RuntimeError("database gone")
+
     app = FastAPI()
     app.include_router(things, prefix="/v1")
 
@@ -107,8 +112,11 @@ def traced_app() -> tuple[FastAPI, InMemorySpanExporter]:
     async def healthz() -> dict[str, str]:
         return {}
 
-    app.add_middleware(ServerSpans, tracer=provider.get_tracer("test"),
-                       excluded_paths=frozenset({"/healthz"}))
+    @app.exception_handler(Exception)
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"title": "Service unavailable"}, status_code=503)
+
+    wrap_in_server_spans(app, provider.get_tracer("test"), frozenset({"/healthz"}))
     return app, exporter
 
 
@@ -130,3 +138,24 @@ async def test_a_request_gets_one_server_span_named_by_its_full_route_template()
     assert failed.name == "GET /v1/things/{thing_id}"
     assert failed.status.status_code is StatusCode.ERROR  # a 5xx
     assert failed.context.trace_id != made.context.trace_id  # no traceparent: a new trace
+
+
+async def test_the_span_carries_the_status_sent_even_when_an_outer_handler_sent_it() -> None:
+    """The application's Exception handler (a 503 for an unreachable database, shared/errors.py)
+    runs outside the routing: the span must still say 503, not 500."""
+    app, exporter = traced_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        assert (await c.delete("/v1/things/a-1")).status_code == 503
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "DELETE /v1/things/{thing_id}"
+    assert span.attributes is not None and span.attributes["http.response.status_code"] == 503
+    assert span.status.status_code is StatusCode.ERROR
+
+
+async def test_a_405_first_does_not_misname_the_route_for_later_requests() -> None:
+    app, exporter = traced_app()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        assert (await c.put("/v1/things/a-1")).status_code == 405
+        assert (await c.post("/v1/things/a-2")).status_code == 201
+    assert exporter.get_finished_spans()[-1].name == "POST /v1/things/{thing_id}"
