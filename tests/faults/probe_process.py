@@ -1,7 +1,7 @@
 """A probe consumer or relay in a process of its own, so a fault test can SIGKILL it for real.
 
     python -m tests.faults.probe_process consumer DATABASE_URL BROKER_URL PROBE [--kill-key K
-        --kill-at after-commit|before-commit]
+        --kill-at after-commit|before-commit] [--fail-prefix P --delivery-limit N]
     python -m tests.faults.probe_process relay DATABASE_URL BROKER_URL PROBE [--kill-key K]
 
 It attaches to a probe whose schema the test already created. It kills itself with SIGKILL (no
@@ -12,7 +12,12 @@ It attaches to a probe whose schema the test already created. It kills itself wi
 - relay: once the broker confirmed the batch holding the event and before the rows were marked
   sent (the claim transaction is still open).
 
-Protocol on stdout, one line each, flushed: `READY`, then JSON records the test reads back.
+With `--fail-prefix` the consumer's handler fails for every key with that prefix (poison), and
+the process measures nothing itself: fault scenario 8 runs its consumer here so that its rate is
+the consumer's own, not shared with the test process's event loop and heap.
+
+Protocol on stdout, one line each, flushed: `READY` (after subscribing), then JSON records the
+test reads back; on SIGTERM a last record with how often the handler ran per key.
 """
 
 from __future__ import annotations
@@ -84,11 +89,11 @@ async def run_consumer(args: argparse.Namespace) -> None:
     def fail(key: str, attempt: int) -> bool:
         if key == args.kill_key and args.kill_at == "before-commit":
             die("before-commit", key)
-        return False
+        return bool(args.fail_prefix) and key.startswith(args.fail_prefix)
 
     probe = await start_probe(args.database_url, "rabbitmq", args.broker_url, name=args.probe,
                               create_schema=False, subscribe=False, run_relay=False, fail=fail,
-                              prefetch=args.prefetch)
+                              prefetch=args.prefetch, delivery_limit=args.delivery_limit)
 
     def after_processing(deliveries: Sequence[Delivery], outcomes: Sequence[Outcome]) -> None:
         victim_committed = False
@@ -159,6 +164,7 @@ async def serve(probe: Probe) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         await stop.wait()
+        say({"handler_runs": probe.attempts})
     finally:
         await probe.stop()
 
@@ -174,6 +180,8 @@ def main() -> None:
                         default="after-commit")
     parser.add_argument("--prefetch", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--fail-prefix")
+    parser.add_argument("--delivery-limit", type=int, default=3)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     asyncio.run(run_consumer(args) if args.role == "consumer" else run_relay(args))

@@ -14,6 +14,7 @@ import random
 import re
 import signal
 import statistics
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -299,12 +300,16 @@ INVALID_PER_ROUND = 15  # schema-invalid: dead-lettered on its first delivery
 PAIRS = 6
 
 
-async def drain_round(probe_factory: ProbeFactory, broker_url: str, bad: bool
-                      ) -> tuple[float, int]:
-    """Load the queue, then start the consumer: healthy events/s until the last one committed,
-    and how many times healthy handlers ran again because a poison one failed beside them.
+async def drain_round(probe_factory: ProbeFactory, database_url: str, broker_url: str,
+                      log: Path, bad: bool) -> tuple[float, int]:
+    """Load the queue, then start a consumer process: healthy events/s until the last one
+    committed, and how many times healthy handlers ran again because a poison one failed beside
+    them.
 
-    Loading first measures the consumer alone; the relay's pace would otherwise set the rate."""
+    Loading first measures the consumer alone; the relay's pace would otherwise set the rate. The
+    consumer runs as a process of its own, like a service's: in this process it would share the
+    event loop and the heap of the whole suite (its session-wide services, every test's garbage),
+    which slowed poisoned rounds more than clean ones (0.80 inside the suite, 0.93 alone)."""
     probe = await poison_probe(probe_factory, run_relay=False)
     await declare_inbox(broker_url, probe)
     healthy = [f"healthy-{i:04d}" for i in range(HEALTHY_PER_ROUND)]
@@ -317,40 +322,47 @@ async def drain_round(probe_factory: ProbeFactory, broker_url: str, bad: bool
         messages.insert((index + 1) * len(messages) // (len(wrong) + 1), message)
     await publish_all(probe.transport, messages)
 
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    seen = await subscribe_counting(probe)
     count = f"SELECT count(*) FROM \"{probe.name}\".effects WHERE key LIKE 'healthy-%'"
 
     async def healthy_done() -> bool:
         return int(await scalar(probe, count)) >= len(healthy)
 
-    assert await wait_until(healthy_done, 120, 0.01)
-    rate = len(healthy) / (loop.time() - started)
-    await assert_exactly_once(probe, healthy)
-    await check_dead_letters(probe, broker_url, seen, poison, invalid)
-    await probe.stop()
-    reruns = sum(probe.attempts[key] for key in healthy) - len(healthy)
-    return rate, reruns
+    consumer = await ProbeProcess.start(
+        log, "consumer", database_url, broker_url, probe.name, "--fail-prefix", "poison-",
+        "--delivery-limit", str(DELIVERY_LIMIT), "--prefetch", "64")
+    try:
+        # From READY (it subscribed just before) to the last healthy effect committed.
+        started = time.monotonic()
+        assert await wait_until(healthy_done, 120, 0.01)
+        rate = len(healthy) / (time.monotonic() - started)
+        await assert_exactly_once(probe, healthy)
+        seen: Counter[str] = Counter(r["key"] for r in consumer.records if "key" in r)
+        await check_dead_letters(probe, broker_url, seen, poison, invalid)
+    finally:
+        await consumer.stop()
+    runs = next(r["handler_runs"] for r in consumer.records if "handler_runs" in r)
+    return rate, sum(runs[key] for key in healthy) - len(healthy)
 
 
 async def test_08_healthy_throughput_kept_at_90_percent_with_poison_in_the_stream(
-        probe_factory: ProbeFactory, broker_url: str) -> None:
+        probe_factory: ProbeFactory, database_url: str, broker_url: str, tmp_path: Path) -> None:
     """Clean and poisoned rounds alternate, in pairs: each pair's rounds run back to back, so
     background load on a 2-core machine (other suites, other brokers) hits both alike; the
     median over the pairs ignores disturbed pairs.
 
     "At least ~90 %": a poison message costs ≈ 6 ms of the consumer's time over its three
-    attempts (≈ 7 % of the healthy rate at this 0.5 % poison share); single rounds on this
-    machine swing by ±10 %, so alone the median lands between 0.86 and 1.06.
-    Inside the whole suite (its session-wide services share this event loop) the same
-    measurement gave 0.80. So the ~90 % is asserted where it is exact — the extra work a poison
-    message causes, counted in handler runs — and the throughput itself against a bar of 0.75
-    that a stalled worker or a transaction per attempt would break."""
-    pairs, reruns = [], []
+    attempts (≈ 7 % of the healthy rate at this 0.5 % poison share); with the consumer in its own
+    process the median measured 0.89–0.97 here, single rounds swinging by ±10 %. The bar is
+    0.85, ~90 % within what the machine resolves. The extra work itself is asserted exactly:
+    healthy handlers re-run at most one savepoint chunk per poison message, never in a clean
+    round. A stalled worker or a transaction per attempt would break both."""
+    pairs: list[tuple[float, float]] = []
+    reruns: list[int] = []
     for _ in range(PAIRS):
         (clean, clean_reruns), (bad, bad_reruns) = [
-            await drain_round(probe_factory, broker_url, poisoned) for poisoned in (False, True)]
+            await drain_round(probe_factory, database_url, broker_url,
+                              tmp_path / f"consumer-{len(pairs)}-{poisoned}.log", poisoned)
+            for poisoned in (False, True)]
         assert clean_reruns == 0, "nothing failed, so no handler may run twice"
         pairs.append((clean, bad))
         reruns.append(bad_reruns)
@@ -359,10 +371,10 @@ async def test_08_healthy_throughput_kept_at_90_percent_with_poison_in_the_strea
           f"invalid per {HEALTHY_PER_ROUND}): {[(round(c), round(b)) for c, b in pairs]}; "
           f"median ratio {ratio:.3f}; healthy handlers re-run per round {reruns}")
     # The work a poison message adds, exactly: only its first attempt shares a savepoint chunk
-    # with healthy handlers (at most _CHUNK - 1 of them run again); its later attempts run beside
+    # with healthy handlers (at most CHUNK - 1 of them run again); its later attempts run beside
     # the batch and invalid events never reach a handler.
     assert all(r <= POISON_PER_ROUND * (CHUNK - 1) for r in reruns), reruns
-    if ratio < 0.75:
+    if ratio < 0.85:
         raise ThroughputShortfall(f"healthy throughput fell to {ratio:.0%} with poison around")
 
 
