@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -110,19 +110,3 @@ class HeldDeviceRepository(_Repository):
                  .order_by(OrderDelivery.issued_at, OrderDelivery.device_id))
         return [(row[0], row[1]) for row in await self.session.execute(query)]
 
-
-def holds_device(*, person_id: Any, unit_id: Any) -> ColumnElement[bool]:
-    """rule U5: the person (or, for a shared order, the unit) holds a phone or tablet.
-
-    The arguments are values or bind parameters; None as the person means the unit's own.
-
-    A device whose kind orders has not learnt yet counts: inventory's own compliance reports
-    catch a SIM in a non-municipal device; this check must not block a holder.
-    """
-    devices = HeldDevice.__table__
-    holder: ColumnElement[bool] = (
-        devices.c.holder_person_id == person_id if person_id is not None
-        else and_(devices.c.unit_id == unit_id, devices.c.holder_person_id.is_(None)))
-    return select(devices.c.device_id).where(
-        devices.c.held, holder,
-        or_(devices.c.kind.in_(("phone", "tablet")), devices.c.kind.is_(None))).exists()

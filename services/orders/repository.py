@@ -47,7 +47,10 @@ FOR_ORDER = (f"SELECT * FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::te
 def _context(holder: str) -> str:
     """$1 the unit, $2 the orderer, $3 the recipient (NULL: the unit's own, shared device).
 
-    `holder` picks the devices that count for rule U5 (read_model_repository.holds_device)."""
+    The last column is rule U5: the recipient (or, for a shared order, the unit) holds a phone
+    or tablet; `holder` picks whose devices count. A device whose kind orders has not learnt yet
+    counts: inventory's own compliance reports catch a SIM in a non-municipal device, and this
+    check must not block a holder."""
     return (
         "SELECT u.unit_id, u.cost_centre, u.head_person_id, p.head_person_id, "
         f"EXISTS (SELECT 1 FROM {SCHEMA}.orderers o WHERE o.unit_id = u.unit_id "
