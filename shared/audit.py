@@ -12,7 +12,7 @@ from opentelemetry import trace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver
+from shared.db import execute_rows
 from shared.messaging.tables import tables_of
 
 
@@ -44,11 +44,7 @@ async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) ->
             for entry in entries]
     sql = (f'INSERT INTO "{tables_of(session).schema}".audit_log (actor, action, object_type, '
            "object_id, before, after, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-    db = await driver(session)
-    if len(rows) == 1:
-        await db.execute(sql, *rows[0])
-    elif rows:
-        await db.executemany(sql, rows)
+    await execute_rows(session, sql, rows)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:

@@ -100,6 +100,17 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
 _DRIVER = "km_driver_connection"
 
 
+async def execute_rows(session: AsyncSession, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """`sql` once per row, through `driver`: one statement for one row, else one executemany."""
+    if not rows:
+        return
+    connection = await driver(session)
+    if len(rows) == 1:
+        await connection.execute(sql, *rows[0])
+    else:
+        await connection.executemany(sql, rows)
+
+
 @event.listens_for(Session, "after_transaction_create")
 @event.listens_for(Session, "after_transaction_end")
 def _forget_driver(session: Session, transaction: Any) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import driver
+from shared.db import execute_rows
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
@@ -16,32 +15,24 @@ from shared.telemetry import current_traceparent
 
 async def add_event(session: AsyncSession, event: Event, *, subject: str | None = None) -> Envelope:
     """Record `event` for publication; it is published only if the caller's transaction commits."""
-    traceparent = current_traceparent()
-    envelope = wrap(event, subject=subject, traceparent=traceparent)
-    # Straight to asyncpg: every state change writes one (shared/db.py: driver).
-    await (await driver(session)).execute(
-        f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
-        "traceparent) VALUES ($1, $2, $3, $4)",
-        envelope.id, event.routing_key(), envelope.model_dump_json(exclude_none=True),
-        traceparent)
+    (envelope,) = await add_events(session, [(event, subject)])
     return envelope
 
 
 async def add_events(
     session: AsyncSession, events: Sequence[tuple[Event, str | None]]
 ) -> list[Envelope]:
-    """`add_event` for many events in one executemany (bulk receipts, imports): same rows."""
+    """`add_event` for many events at once (bulk receipts, imports): the same rows.
+
+    Straight to asyncpg (shared/db.py: driver): every state change writes at least one.
+    """
     traceparent = current_traceparent()
     envelopes = [wrap(event, subject=subject, traceparent=traceparent) for event, subject in events]
-    rows = [
-        {"event_id": envelope.id, "routing_key": event.routing_key(),
-         "envelope": envelope.model_dump(mode="json", exclude_none=True),
-         "traceparent": traceparent}
-        for envelope, (event, _) in zip(envelopes, events, strict=True)
-    ]
-    outbox = tables_of(session).outbox
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(outbox), rows[start:start + 1000])
+    rows = [(envelope.id, event.routing_key(), envelope.model_dump_json(exclude_none=True),
+             traceparent) for envelope, (event, _) in zip(envelopes, events, strict=True)]
+    sql = (f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
+           "traceparent) VALUES ($1, $2, $3, $4)")
+    await execute_rows(session, sql, rows)
     return envelopes
 
 
