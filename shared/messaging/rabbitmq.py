@@ -192,19 +192,52 @@ class RabbitTransport:
     async def publish(
         self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
     ) -> None:
-        if self._exchange is None or not self.is_ready():
+        if not self.is_ready():
             raise PublishFailed("not connected to RabbitMQ")
-        message = aio_pika.Message(
-            body,
+        await self._send(OutgoingMessage(routing_key, body, message_id, headers),
+                         self._publish_timeout)
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
+        """Publish concurrently so confirms pipeline; per message None or the reason it failed.
+
+        One deadline for the whole batch rather than one per message: a timer per publish cost
+        ≈ 1 % of the backbone's CPU (bench/events.py), and the bound is the same — no publish
+        waits longer than `publish_timeout` (fault scenario 3).
+        """
+        if not self.is_ready():
+            return ["not connected to RabbitMQ"] * len(messages)
+        sends = [asyncio.ensure_future(self._send(message, None)) for message in messages]
+        try:
+            await asyncio.wait(sends, timeout=self._publish_timeout)
+        finally:
+            late = [send for send in sends if not send.done()]
+            for send in late:
+                send.cancel()
+            if late:
+                await asyncio.wait(late)
+        return [self._failure(message, send) for message, send in zip(messages, sends,
+                                                                      strict=True)]
+
+    def _failure(self, message: OutgoingMessage, send: asyncio.Future[None]) -> str | None:
+        if send.cancelled():
+            return (f"publish of {message.routing_key} not confirmed within "
+                    f"{self._publish_timeout} s")
+        error = send.exception()
+        return None if error is None else str(error)
+
+    async def _send(self, message: OutgoingMessage, timeout: float | None) -> None:
+        if self._exchange is None:
+            raise PublishFailed("not connected to RabbitMQ")
+        outgoing = aio_pika.Message(
+            message.body,
             content_type=CLOUDEVENTS_CONTENT_TYPE,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=message_id,
-            headers=dict(headers),
+            message_id=message.message_id,
+            headers=dict(message.headers),
         )
+        routing_key = message.routing_key
         try:
-            await self._exchange.publish(
-                message, routing_key, mandatory=True, timeout=self._publish_timeout
-            )
+            await self._exchange.publish(outgoing, routing_key, mandatory=True, timeout=timeout)
         except (DeliveryError, PublishError) as exc:
             raise PublishFailed(f"broker refused or returned {routing_key}: {exc}") from exc
         except (AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
@@ -214,19 +247,6 @@ class RabbitTransport:
                 raise
             raise PublishFailed(f"publish of {routing_key} not confirmed: connection dropped"
                                 ) from exc
-
-    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[str | None]:
-        """Publish concurrently so confirms pipeline; per message None or the reason it failed."""
-
-        async def one(message: OutgoingMessage) -> str | None:
-            try:
-                await self.publish(message.routing_key, message.body,
-                                   message_id=message.message_id, headers=message.headers)
-                return None
-            except PublishFailed as exc:
-                return str(exc)
-
-        return list(await asyncio.gather(*(one(m) for m in messages)))
 
     async def subscribe(self, subscription: Subscription) -> None:
         assert self._consumer is not None, "start() first"

@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import asyncpg_dsn, driver, transaction
 from shared.messaging.tables import BackboneTables, backbone_tables
 from shared.messaging.transport import OutgoingMessage, Transport
-from shared.telemetry import context_from, messaging_attributes, traceparent_of
+from shared.telemetry import messaging_attributes, span_context_from, traceparent_of
 
 log = logging.getLogger(__name__)
+
+# OpenTelemetry's default limit of links per span: more would be dropped.
+LINKS_PER_SPAN = 128
 
 
 @dataclass
@@ -121,30 +124,42 @@ class OutboxRelay:
         return f'UPDATE "{self.schema}".outbox SET sent_at = now() WHERE id = ANY($1::bigint[])'
 
     async def _publish_batch(self, rows: Sequence[Any]) -> list[str | None]:
-        """Publish the batch in one go; each message gets its own producer span whose context
-        (a child of the request that wrote the row) travels in the message headers."""
-        spans = [
-            self.tracer.start_span(
-                f"{row['routing_key']} publish",
-                context=context_from(row["traceparent"]),
-                kind=SpanKind.PRODUCER,
-                attributes=messaging_attributes("publish", self.exchange, row["routing_key"],
-                                                row["event_id"]),
-            )
-            for row in rows
-        ]
-        messages = [
-            OutgoingMessage(row["routing_key"], row["body"].encode(), row["event_id"],
-                            {"traceparent": traceparent_of(span) or row["traceparent"] or ""})
-            for row, span in zip(rows, spans, strict=True)
-        ]
+        """Publish the batch in one go, traced as OpenTelemetry's messaging conventions trace a
+        batch: every message carries its creation context — the traceparent of the request that
+        wrote the row — so the consumer's span continues that request's trace; one producer span
+        per routing key (and per LINKS_PER_SPAN messages) times the publish and links to each
+        message's creation context. A span per message cost ≈ 60 µs per event
+        (bench/events.py)."""
+        groups: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault(row["routing_key"], []).append(index)
+        spans: list[tuple[Span, list[int]]] = []
+        headers: list[dict[str, str]] = [{}] * len(rows)
+        for routing_key, indexes in groups.items():
+            for start in range(0, len(indexes), LINKS_PER_SPAN):
+                part = indexes[start:start + LINKS_PER_SPAN]
+                creators = [span_context_from(rows[i]["traceparent"]) for i in part]
+                span = self.tracer.start_span(
+                    f"{routing_key} publish", kind=SpanKind.PRODUCER,
+                    links=[Link(creator) for creator in creators if creator is not None],
+                    attributes=messaging_attributes("publish", self.exchange, routing_key,
+                                                    batch_size=len(part)))
+                own = traceparent_of(span) or ""  # for rows written outside any trace
+                for i, creator in zip(part, creators, strict=True):
+                    headers[i] = {"traceparent": rows[i]["traceparent"] if creator else own}
+                spans.append((span, part))
+        messages = [OutgoingMessage(row["routing_key"], row["body"].encode(), row["event_id"],
+                                    header) for row, header in zip(rows, headers, strict=True)]
         errors: list[str | None] = ["relay stopped"] * len(rows)
         try:
             errors = await self.transport.publish_many(messages)
         finally:
-            for span, error in zip(spans, errors, strict=True):
-                if error is not None:
-                    span.set_status(Status(StatusCode.ERROR, error))
+            for span, part in spans:
+                failed = [errors[i] for i in part if errors[i] is not None]
+                if failed:
+                    span.set_status(Status(StatusCode.ERROR,
+                                           f"{len(failed)} of {len(part)} not published: "
+                                           f"{failed[0]}"))
                 span.end()
         return errors
 

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.messaging.rabbitmq import REASON_HEADER
 from shared.messaging.transport import InProcessTransport
@@ -118,3 +120,29 @@ async def test_schema_invalid_message_goes_straight_to_dlq_with_validation_error
     assert len(letters) == 1
     assert "invalid event" in letters[0][1] and "cost_centre" in letters[0][1]
     assert await probe.effects() == {"after-invalid": 1}
+
+
+async def test_consumer_continues_the_writers_trace_and_one_publish_span_links_the_batch(
+    kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    """Tracing through the outbox (OpenTelemetry messaging conventions for batches): the consumer's
+    span is a child of the request that wrote the row; the relay's producer span links to it;
+    an event written outside any trace continues the producer span's trace instead."""
+    probe = await probe_factory(kind, run_relay=False)
+    exporter = InMemorySpanExporter()
+    probe.tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with probe.tracer_provider.get_tracer("request").start_as_current_span("POST /v1/x") as request:
+        traced = await probe.emit("traced")
+    untraced = await probe.emit("untraced")
+    probe.start_relays(1)
+    await probe.wait_for_effects({"traced", "untraced"})
+    spans = exporter.get_finished_spans()
+    published = [s for s in spans if s.name == "lifecycle.unit-registered.v1 publish"]
+    processed = {s.attributes["messaging.message.id"]: s for s in spans  # type: ignore[index]
+                 if s.name == "lifecycle.unit-registered.v1 process"}
+    assert len(published) == 1, "both rows went out in one batch, under one producer span"
+    batch = published[0]
+    assert batch.attributes["messaging.batch.message_count"] == 2  # type: ignore[index]
+    assert [link.context.span_id for link in batch.links] == [request.get_span_context().span_id]
+    assert processed[traced.id].parent.span_id == request.get_span_context().span_id  # type: ignore[union-attr]
+    assert processed[traced.id].context.trace_id == request.get_span_context().trace_id
+    assert processed[untraced.id].parent.span_id == batch.context.span_id  # type: ignore[union-attr]

@@ -1,4 +1,5 @@
-"""The request frame's own parts: the verified-token cache and the server spans."""
+"""The request frame's own parts: the verified-token cache, the server spans, and the W3C
+traceparent reading and writing that carries a trace through the outbox and the broker."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.auth import TokenVerifier, mint_token
 from shared.errors import Unauthorized
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
-from shared.telemetry import wrap_in_server_spans
+from shared.telemetry import (
+    context_from_headers,
+    span_context_from,
+    traceparent_of,
+    wrap_in_server_spans,
+)
 
 # --- the verified-token cache -------------------------------------------------------------------
 
@@ -159,3 +167,39 @@ async def test_a_405_first_does_not_misname_the_route_for_later_requests() -> No
         assert (await c.put("/v1/things/a-1")).status_code == 405
         assert (await c.post("/v1/things/a-2")).status_code == 201
     assert exporter.get_finished_spans()[-1].name == "POST /v1/things/{thing_id}"
+
+
+# --- traceparent ---------------------------------------------------------------------------------
+
+VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.mark.parametrize("value", [
+    None, "", 42, "garbage", "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # all-zero trace id
+    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # all-zero parent id
+    "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  # upper case
+    VALID + "-extra",  # version 00 has exactly four fields
+])
+def test_a_malformed_traceparent_names_no_parent(value: object) -> None:
+    assert span_context_from(value) is None
+
+
+def test_traceparent_reads_and_writes_as_the_propagator_does() -> None:
+    propagator = TraceContextTextMapPropagator()
+    for value in (VALID, VALID[:-2] + "00", "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331"
+                  "-01-future"):
+        parsed = span_context_from(value)
+        expected = propagator.extract({"traceparent": value})
+        reference = next(iter(expected.values())).get_span_context()  # type: ignore[attr-defined]
+        assert parsed == reference, value
+    carrier: dict[str, str] = {}
+    span = TracerProvider().get_tracer("t").start_span("s")
+    propagator.inject(carrier, context=trace.set_span_in_context(span))
+    assert traceparent_of(span) == carrier["traceparent"]
+
+
+def test_tracestate_travels_with_the_parent() -> None:
+    context = context_from_headers({"traceparent": VALID, "tracestate": "km=1"})
+    parent = next(iter(context.values())).get_span_context()  # type: ignore[attr-defined]
+    assert parent.trace_state.get("km") == "1" and parent.span_id == 0xb7ad6b7169203331
