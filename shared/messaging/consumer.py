@@ -223,20 +223,36 @@ class EventConsumer:
 
     async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]
                              ) -> list[_HandlerFailed]:
+        """Each chunk under a savepoint, sent straight to the driver: through SQLAlchemy
+        (`begin_nested`) a savepoint and its release cost ≈ 3 % of the backbone's CPU per event
+        (bench/events.py). The session does not see these savepoints, so it is kept in step by
+        hand: a chunk's ORM changes are flushed before its savepoint is released, and after a
+        rollback to it the session forgets every object (a failed handler's pending or flushed
+        changes must not be flushed again at commit). The last chunk's savepoint is left to the
+        commit, which releases it: one round trip less per batch."""
+        db = await driver(session)
         failed: list[_HandlerFailed] = []
         for start in range(0, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
+            last = start + CHUNK >= len(items)
             while chunk:
-                savepoint = await session.begin_nested()
+                await db.execute("SAVEPOINT km_chunk")
                 try:
                     for item in chunk:
                         await self._run_handler(session, item)
-                    await savepoint.commit()
-                    chunk = []
+                    if session.new or session.dirty or session.deleted:
+                        await session.flush()
                 except _HandlerFailed as failure:
-                    await savepoint.rollback()
+                    # A handler whose flush failed made SQLAlchemy roll the whole transaction
+                    # back; this statement then fails and the batch goes one by one.
+                    await db.execute("ROLLBACK TO SAVEPOINT km_chunk; RELEASE SAVEPOINT km_chunk")
+                    session.expunge_all()
                     failed.append(failure)
                     chunk = [item for item in chunk if item is not failure.item]
+                    continue
+                if not last:
+                    await db.execute("RELEASE SAVEPOINT km_chunk")
+                chunk = []
         return failed
 
     async def _run_handler(self, session: AsyncSession, item: _Parsed) -> None:
