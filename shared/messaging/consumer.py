@@ -122,8 +122,9 @@ class EventConsumer:
     async def process_batch(self, deliveries: Sequence[Delivery]) -> list[Outcome]:
         """Apply many deliveries in one transaction (one inbox insert, one commit).
 
-        Handlers run under savepoints (see `_apply_together`): a failing handler rolls back only
-        its own chunk and is retried through the broker or dead-lettered, while the rest commits.
+        Handlers run in chunks (see `_apply_together`): a failing handler rolls back only its own
+        chunk (or, in the first, the transaction, redone without it) and is retried through the
+        broker or dead-lettered, while the rest commits.
         A failure that cannot be pinned on one handler (e.g. at commit) falls back to one
         transaction per delivery.
 
@@ -194,8 +195,9 @@ class EventConsumer:
         Handlers run in chunks. The first chunk runs bare: if one of its handlers fails, the
         whole transaction (the inbox rows and that chunk) is rolled back and run again without
         it — the same work a savepoint would redo, and most batches (all at low rates) are one
-        chunk, so the healthy path pays no savepoint at all. Later chunks each run under a
-        savepoint: a failing handler rolls back only its chunk, is set aside (its inbox row
+        chunk, so the healthy path pays no savepoint at all. That redo runs every chunk under a
+        savepoint, so a batch is redone at most once however many of its handlers fail. Under a
+        savepoint a failing handler rolls back only its chunk, is set aside (its inbox row
         removed again, so a redelivery applies it), and the rest of the chunk runs again.
         """
         backoff = self.infrastructure_backoff
@@ -210,7 +212,7 @@ class EventConsumer:
                         if item.envelope.id in fresh:
                             fresh.discard(item.envelope.id)  # a duplicate within the batch
                             todo.append(item)
-                    later = await self._run_in_chunks(session, todo)
+                    later = await self._run_in_chunks(session, todo, bare_first=not failed)
                     if later:
                         await forget_in_inbox(session, self.name,
                                               [f.item.envelope.id for f in later])
@@ -227,24 +229,25 @@ class EventConsumer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed]
-                             ) -> list[_HandlerFailed]:
-        """The first chunk bare (see `_apply_together`: its failure propagates), each later one
-        under a savepoint sent straight to the driver: through SQLAlchemy (`begin_nested`) a
-        savepoint and its release cost ≈ 3 % of the backbone's CPU per event
+    async def _run_in_chunks(self, session: AsyncSession, items: list[_Parsed], *,
+                             bare_first: bool) -> list[_HandlerFailed]:
+        """The first chunk bare if `bare_first` (see `_apply_together`: its failure propagates),
+        every other one under a savepoint sent straight to the driver: through SQLAlchemy
+        (`begin_nested`) a savepoint and its release cost ≈ 3 % of the backbone's CPU per event
         (bench/events.py). The session does not see these savepoints, so it is kept in step by
         hand: a chunk's ORM changes are flushed before its savepoint is released, and after a
         rollback to it the session forgets every object (a failed handler's pending or flushed
         changes must not be flushed again at commit). The last chunk's savepoint is left to the
         commit, which releases it: one round trip less per batch."""
-        for item in items[:CHUNK]:
+        first = CHUNK if bare_first else 0
+        for item in items[:first]:
             await self._run_handler(session, item)
-        if len(items) <= CHUNK:
+        if len(items) <= first:
             return []
         await self._flush_orm(session)  # before any savepoint whose rollback forgets objects
         db = await driver(session)
         failed: list[_HandlerFailed] = []
-        for start in range(CHUNK, len(items), CHUNK):
+        for start in range(first, len(items), CHUNK):
             chunk = items[start:start + CHUNK]
             last = start + CHUNK >= len(items)
             while chunk:

@@ -204,6 +204,8 @@ class RabbitTransport:
         ≈ 1 % of the backbone's CPU (bench/events.py), and the bound is the same — no publish
         waits longer than `publish_timeout` (fault scenario 3).
         """
+        if not messages:
+            return []
         if not self.is_ready():
             return ["not connected to RabbitMQ"] * len(messages)
         sends = [asyncio.ensure_future(self._send(message, None)) for message in messages]
@@ -215,6 +217,9 @@ class RabbitTransport:
                 send.cancel()
             if late:
                 await asyncio.wait(late)
+            for send in sends:  # read, so none is logged as "never retrieved" if we are cancelled
+                if not send.cancelled():
+                    send.exception()
         return [self._failure(message, send) for message, send in zip(messages, sends,
                                                                       strict=True)]
 

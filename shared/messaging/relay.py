@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from sqlalchemy import func, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -140,7 +141,8 @@ class OutboxRelay:
                 part = indexes[start:start + LINKS_PER_SPAN]
                 creators = [span_context_from(rows[i]["traceparent"]) for i in part]
                 span = self.tracer.start_span(
-                    f"{routing_key} publish", kind=SpanKind.PRODUCER,
+                    f"{routing_key} publish", context=otel_context.Context(),  # a root
+                    kind=SpanKind.PRODUCER,
                     links=[Link(creator) for creator in creators if creator is not None],
                     attributes=messaging_attributes("publish", self.exchange, routing_key,
                                                     batch_size=len(part)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import jwt
 import pytest
@@ -158,7 +159,12 @@ async def test_trace_follows_request_through_outbox_and_broker_to_consumer(
     await eventually(lambda: system.orders.get(f"/v1/units/{body['unit_id']}",
                                                headers=token_for()),
                      lambda r: r.status_code == 200)
-    spans = system.spans.get_finished_spans()
+
+    async def finished() -> Any:  # the relay ends its publish span when the confirm arrives,
+        return system.spans.get_finished_spans()  # which may be after the consumer committed
+
+    spans = await eventually(finished, lambda found: any(
+        s.name == "lifecycle.unit-registered.v1 publish" for s in found))
     consumed = [s for s in spans if s.name == "lifecycle.unit-registered.v1 process"
                 and s.resource.attributes["service.name"] == "kommunmobil-orders"]
     server = [s for s in spans if s.name == "POST /v1/units"
