@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 import statistics
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import asyncpg_dsn, make_engine
+from shared.db import make_engine
 from shared.migrations import upgrade_to_head_async
+from tests.support.throwaway import throwaway_database
 
 ADMIN_URL = os.environ.get("KM_BENCH_DATABASE_URL",
                            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -34,23 +33,16 @@ TODAY = date.today()
 
 @asynccontextmanager
 async def bench_database() -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
-    name = f"km_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url, pool_size=4, application_name="kommunmobil-bench")
-    try:
-        await upgrade_to_head_async("inventory", MIGRATIONS, url)
-        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                                      info={"schema": "inventory"})
-        await _models(engine)
-        yield engine, sessions
-    finally:
-        await engine.dispose()
-        admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with throwaway_database(ADMIN_URL, "km_bench") as url:
+        engine = make_engine(url, pool_size=4, application_name="kommunmobil-bench")
+        try:
+            await upgrade_to_head_async("inventory", MIGRATIONS, url)
+            sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                                          info={"schema": "inventory"})
+            await _models(engine)
+            yield engine, sessions
+        finally:
+            await engine.dispose()
 
 
 async def _models(engine: AsyncEngine) -> None:

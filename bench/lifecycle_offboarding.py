@@ -22,8 +22,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 
 import asyncpg
@@ -45,6 +44,7 @@ from shared.settings import (
     CommonSettings,
     LifecycleSettings,
 )
+from tests.support.throwaway import throwaway_database
 
 ADMIN_URL = os.environ.get("KM_BENCH_DATABASE_URL",
                            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -53,20 +53,6 @@ ADMIN_URL = os.environ.get("KM_BENCH_DATABASE_URL",
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
-
-
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
-    name = f"km_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def signed_end(person: str, recorded: datetime) -> tuple[bytes, dict[str, str]]:
@@ -228,7 +214,7 @@ async def main() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     settings = LifecycleSettings(overdue_sweep_seconds=3600)
     async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(fresh_database())
+        url = await stack.enter_async_context(throwaway_database(ADMIN_URL, "km_bench"))
         common = CommonSettings(database_url=url, environment="test")
         transport = InProcessTransport()
         await transport.start()

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import mint_token
-from shared.db import asyncpg_dsn
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER
+from tests.support.throwaway import throwaway_database
 
 ADMIN_URL = os.environ.get("KM_BENCH_DATABASE_URL",
                            "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -277,15 +276,9 @@ async def main() -> None:
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--employees", type=int, default=20)
     args = parser.parse_args()
-    name = f"km_bench_orders_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(asyncpg_dsn(ADMIN_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with throwaway_database(ADMIN_URL, "km_bench_orders") as url:
         with tempfile.TemporaryDirectory() as tmp:
-            await run(args, ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", Path(tmp) / "public.pem")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+            await run(args, url, Path(tmp) / "public.pem")
 
 
 if __name__ == "__main__":

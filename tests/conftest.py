@@ -7,15 +7,14 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
-import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import mint_token
-from shared.db import asyncpg_dsn
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER
+from tests.support.throwaway import throwaway_database
 from tests.system import RunningSystem, run_system
 
 ADMIN_DATABASE_URL = os.environ.get(
@@ -24,19 +23,9 @@ ADMIN_DATABASE_URL = os.environ.get(
 BROKER_BASE_URL = os.environ.get("KM_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-@asynccontextmanager
-async def fresh_database() -> AsyncIterator[str]:
+def fresh_database() -> AbstractAsyncContextManager[str]:
     """A new, empty database on the shared PostgreSQL, dropped afterwards."""
-    name = f"km_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(asyncpg_dsn(ADMIN_DATABASE_URL))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        admin = await asyncpg.connect(asyncpg_dsn(ADMIN_DATABASE_URL))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    return throwaway_database(ADMIN_DATABASE_URL, "km_test")
 
 
 @pytest.fixture(scope="session")
