@@ -326,8 +326,13 @@ class RabbitTransport:
             if outcome.verdict is Verdict.ACK:
                 await message.ack()
             elif outcome.verdict is Verdict.DEAD_LETTER:
-                await self._dead_letter(subscription, message, outcome.reason or "rejected")
-                await message.ack()
+                if await self._dead_letter_safely(subscription, message, outcome):
+                    await message.ack()
+                else:
+                    # Back to the queue, not left unacked: on a channel that stays open an
+                    # unacked delivery is never redelivered. It comes again past the delivery
+                    # limit and is dead-lettered then (by us, or by the queue itself).
+                    await message.nack(requeue=True)
             else:
                 await message.nack(requeue=True)
         except asyncio.CancelledError:
@@ -336,9 +341,24 @@ class RabbitTransport:
             log.warning("delivery %s not settled: connection dropped; the broker will "
                         "redeliver", message.message_id)
         except Exception:
-            # Lost channel or failed dead-letter publish: unacked, so the broker redelivers.
+            # The consumer's channel is gone: the broker redelivers what was unacked on it.
             log.exception("delivery %s not settled; the broker will redeliver",
                           message.message_id)
+
+    async def _dead_letter_safely(self, subscription: Subscription,
+                                  message: AbstractIncomingMessage, outcome: Outcome) -> bool:
+        """Publish to the DLQ; False (logged) when that failed or was cut short."""
+        try:
+            await self._dead_letter(subscription, message, outcome.reason or "rejected")
+            return True
+        except asyncio.CancelledError:
+            if _cancelled_by_caller():
+                raise
+            log.warning("delivery %s not dead-lettered: connection dropped; requeued",
+                        message.message_id)
+        except Exception:
+            log.exception("delivery %s not dead-lettered; requeued", message.message_id)
+        return False
 
     @staticmethod
     def _delivery(message: AbstractIncomingMessage) -> Delivery:

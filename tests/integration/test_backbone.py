@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.messaging.rabbitmq import REASON_HEADER
-from shared.messaging.transport import InProcessTransport
+from shared.messaging.transport import InProcessTransport, PublishFailed
 from tests.harness import Probe, start_probe
 
 pytestmark = pytest.mark.parametrize("kind", ["inprocess", "rabbitmq"])
@@ -105,6 +105,33 @@ async def test_poison_message_is_dead_lettered_with_reason_and_others_flow(
     # 3 deliveries; a failed batch may add a handler run that is rolled back with the batch
     assert probe.attempts["poison"] >= 3
     assert "poison" not in await probe.effects()
+
+
+async def test_poison_whose_dead_letter_publish_fails_is_requeued_and_still_reaches_the_dlq(
+    kind: str, probe_factory, broker_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The DLQ publish fails once (the dead-letter exchange unreachable): the delivery goes back
+    to the queue instead of staying unacked on a live channel, where it would sit for ever."""
+    if kind == "inprocess":
+        pytest.skip("the in-process transport's dead-letter list cannot fail")
+    probe = await probe_factory(kind, fail=lambda key, attempt: key == "poison", delivery_limit=2)
+    publish_to_dlq = probe.transport._dead_letter
+    calls = 0
+
+    async def unreachable_once(*args: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise PublishFailed("dead-letter exchange unreachable (injected)")
+        await publish_to_dlq(*args)
+
+    probe.transport._dead_letter = unreachable_once
+    await probe.emit("poison")
+    letters = await dead_letters(probe, broker_url, expected=1)
+    assert len(letters) == 1 and b'"poison"' in letters[0][0]
+    assert calls == 2, "dead-lettered on the delivery after the failed attempt"
+    assert "failed 3 times" in letters[0][1]
+    await probe.emit("after")
+    assert (await probe.wait_for_effects({"after"}))["after"] == 1
 
 
 async def test_schema_invalid_message_goes_straight_to_dlq_with_validation_error(
