@@ -131,27 +131,10 @@ class OutboxRelay:
         per routing key (and per LINKS_PER_SPAN messages) times the publish and links to each
         message's creation context. A span per message cost ≈ 60 µs per event
         (bench/events.py)."""
-        groups: dict[str, list[int]] = {}
-        for index, row in enumerate(rows):
-            groups.setdefault(row["routing_key"], []).append(index)
-        spans: list[tuple[Span, list[int]]] = []
-        headers: list[dict[str, str]] = [{}] * len(rows)
-        for routing_key, indexes in groups.items():
-            for start in range(0, len(indexes), LINKS_PER_SPAN):
-                part = indexes[start:start + LINKS_PER_SPAN]
-                creators = [span_context_from(rows[i]["traceparent"]) for i in part]
-                span = self.tracer.start_span(
-                    f"{routing_key} publish", context=otel_context.Context(),  # a root
-                    kind=SpanKind.PRODUCER,
-                    links=[Link(creator) for creator in creators if creator is not None],
-                    attributes=messaging_attributes("publish", self.exchange, routing_key,
-                                                    batch_size=len(part)))
-                own = traceparent_of(span) or ""  # for rows written outside any trace
-                for i, creator in zip(part, creators, strict=True):
-                    headers[i] = {"traceparent": rows[i]["traceparent"] if creator else own}
-                spans.append((span, part))
+        spans, traceparents = self._open_publish_spans(rows)
         messages = [OutgoingMessage(row["routing_key"], row["body"].encode(), row["event_id"],
-                                    header) for row, header in zip(rows, headers, strict=True)]
+                                    {"traceparent": traceparent})
+                    for row, traceparent in zip(rows, traceparents, strict=True)]
         errors: list[str | None] = ["relay stopped"] * len(rows)
         try:
             errors = await self.transport.publish_many(messages)
@@ -164,6 +147,32 @@ class OutboxRelay:
                                            f"{failed[0]}"))
                 span.end()
         return errors
+
+    def _open_publish_spans(self, rows: Sequence[Any]
+                            ) -> tuple[list[tuple[Span, list[int]]], list[str]]:
+        """The batch's producer spans (each with the indexes of its rows) and each row's
+        traceparent to send: its creation context, or its span's when it was written outside
+        any trace."""
+        groups: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault(row["routing_key"], []).append(index)
+        spans: list[tuple[Span, list[int]]] = []
+        traceparents = [""] * len(rows)
+        for routing_key, indexes in groups.items():
+            for start in range(0, len(indexes), LINKS_PER_SPAN):
+                part = indexes[start:start + LINKS_PER_SPAN]
+                creators = [span_context_from(rows[i]["traceparent"]) for i in part]
+                span = self.tracer.start_span(
+                    f"{routing_key} publish", context=otel_context.Context(),  # a root
+                    kind=SpanKind.PRODUCER,
+                    links=[Link(creator) for creator in creators if creator is not None],
+                    attributes=messaging_attributes("publish", self.exchange, routing_key,
+                                                    batch_size=len(part)))
+                own = traceparent_of(span) or ""
+                for i, creator in zip(part, creators, strict=True):
+                    traceparents[i] = rows[i]["traceparent"] if creator else own
+                spans.append((span, part))
+        return spans, traceparents
 
     async def _mark_failed(self, db: asyncpg.Connection, row: asyncpg.Record, error: str
                            ) -> None:
