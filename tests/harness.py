@@ -21,7 +21,7 @@ from shared.db import driver, make_engine, transaction
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import UnitRegistered
 from shared.messaging.consumer import EventConsumer
-from shared.messaging.outbox import add_event
+from shared.messaging.outbox import add_event, add_events
 from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.tables import install_backbone
@@ -69,10 +69,12 @@ class Probe:
         return envelope
 
     async def emit_many(self, keys: list[str], per_transaction: int = 100) -> None:
+        """Load for benchmarks and flow tests: `per_transaction` events per commit, written as a
+        service writes several (`add_events`: one statement, not one per event)."""
         for start in range(0, len(keys), per_transaction):
             async with transaction(self.sessions) as session:
-                for key in keys[start:start + per_transaction]:
-                    await add_event(session, unit_event(key))
+                await add_events(session, [(unit_event(key), None)
+                                           for key in keys[start:start + per_transaction]])
 
     async def effects(self) -> dict[str, int]:
         async with self.engine.connect() as connection:
