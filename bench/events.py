@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from shared.db import asyncpg_dsn
 from shared.events.base import encode, wrap
+from shared.runtime import freeze_startup_heap
 from tests.harness import Probe, start_probe, unit_event
 
 DATABASE_URL = os.environ.get("KM_BENCH_DATABASE_URL",
@@ -173,6 +174,7 @@ async def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--replicas", default="1,2,4")
     args = parser.parse_args()
+    freeze_startup_heap()  # as the services' entry point does (shared/cli.py)
     size = len(encode(wrap(unit_event("k12345"))))
     print(f"message size {size} bytes, {args.events} events, {os.cpu_count()} cores")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from shared.runtime import freeze_startup_heap
 from tests.harness import start_probe
 
 
 async def main(schema: str, database_url: str, broker_url: str) -> None:
+    freeze_startup_heap()  # as the services' entry point does (shared/cli.py)
     probe = await start_probe(database_url, "rabbitmq", broker_url, name=schema,
                               create_schema=False, run_relay=False, prefetch=256)
     try:

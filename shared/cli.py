@@ -20,7 +20,7 @@ from rich.console import Console
 from services.inventory import cli as inventory_cli
 from shared.auth import TokenVerifier, load_or_create_dev_key, mint_token
 from shared.messaging.transport import InProcessTransport, Transport
-from shared.runtime import ServiceSpec, create_app
+from shared.runtime import ServiceSpec, create_app, freeze_startup_heap
 from shared.settings import (
     SERVICE_NAMES,
     SETTINGS_CLASSES,
@@ -91,6 +91,8 @@ async def _serve_all(served: list[_Served], log_level: str) -> None:
                                     log_config=None, log_level=log_level.lower(), lifespan="on"))
         for s in served
     ]
+    freeze_startup_heap()
+
     def stop_all() -> None:
         for server in servers:
             server.should_exit = True
