@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aio_pika
 import pytest
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.messaging.rabbitmq import REASON_HEADER
 from shared.messaging.transport import InProcessTransport, PublishFailed
 from tests.harness import Probe, start_probe
+from tests.system import eventually
 
 pytestmark = pytest.mark.parametrize("kind", ["inprocess", "rabbitmq"])
 
@@ -162,11 +164,12 @@ async def test_consumer_continues_the_writers_trace_and_one_publish_span_links_t
     untraced = await probe.emit("untraced")
     probe.start_relays(1)
     await probe.wait_for_effects({"traced", "untraced"})
-    for _ in range(100):  # the publish span ends at the confirm, maybe after the effects
-        spans = exporter.get_finished_spans()
-        if any(s.name.endswith(" publish") for s in spans) and len(spans) >= 3:
-            break
-        await asyncio.sleep(0.05)
+
+    async def finished() -> Any:  # the publish span ends at the confirm, maybe after the effects
+        return exporter.get_finished_spans()
+
+    spans = await eventually(finished, lambda found: len(found) >= 3 and any(
+        s.name.endswith(" publish") for s in found))
     published = [s for s in spans if s.name == "lifecycle.unit-registered.v1 publish"]
     processed = {s.attributes["messaging.message.id"]: s for s in spans  # type: ignore[index]
                  if s.name == "lifecycle.unit-registered.v1 process"}
