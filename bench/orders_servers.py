@@ -29,7 +29,9 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.orders import repository
 from services.orders.main import SPEC
+from services.orders.models import SCHEMA
 from shared.auth import TokenVerifier
 from shared.db import asyncpg_dsn
 from shared.events.base import encode, wrap
@@ -91,10 +93,8 @@ SCOPE = (
     "UNION ALL SELECT c.unit_id, c.head_person_id FROM orders.known_units c "
     "JOIN orders.known_units p ON p.unit_id = c.parent_unit_id WHERE p.head_person_id = $1 "
     "AND c.head_person_id IS NOT NULL AND c.head_person_id <> $1")
-LISTING = ("SELECT o.*, u.head_person_id AS unit_head, p.head_person_id AS parent_head "
-           "FROM bare.orders o LEFT JOIN orders.known_units u ON u.unit_id = o.unit_id "
-           "LEFT JOIN orders.known_units p ON p.unit_id = u.parent_unit_id "
-           "WHERE (o.unit_id = ANY($1::text[]) OR o.orderer_id = $2) "
+LISTING = (repository.LISTING.replace(f"{SCHEMA}.orders o", "bare.orders o")
+           + " WHERE (o.unit_id = ANY($1::text[]) OR o.orderer_id = $2) "
            "ORDER BY o.created_at DESC, o.order_id DESC LIMIT $3")
 
 
@@ -118,7 +118,7 @@ def _order(row: Any) -> dict[str, Any]:
     """Every column, as the service answers it."""
     out = {k: (str(v) if isinstance(v, uuid.UUID) else _money(v) if isinstance(v, Decimal)
                else v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-    out["lines"] = json.loads(row["lines"])
+    out["lines"] = json.loads(out.pop("lines_json", None) or out["lines"])
     return out
 
 

@@ -32,7 +32,7 @@ from services.orders.schemas import (
     Tier,
     catalogue_out,
     order_out,
-    order_page,
+    order_page_json,
     problem_responses,
 )
 from shared.auth import CurrentUser, User, require_roles
@@ -209,12 +209,14 @@ async def list_orders(
     orderer_id: Annotated[str | None, Query(max_length=64)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> OrderPage:
+) -> Response:
     where = OrderFilter(unit_id=unit_id, status=status_, person_id=person_id,
                         orderer_id=orderer_id)
     views, next_cursor = await service.list_orders(session, actor=user, where=where,
                                                    cursor=cursor, limit=limit)
-    return order_page([(v.order, v.approver) for v in views], next_cursor)
+    # Already JSON (see order_page_json): returned as is, documented as OrderPage.
+    return Response(order_page_json([(v.order, v.approver) for v in views], next_cursor),
+                    media_type="application/json")
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, tags=["orders"], summary="One order",

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 
 import pytest
 
+from services.orders.schemas import OrderPage
 from tests.orders_world import World
 from tests.system import RunningSystem
 
@@ -90,3 +91,50 @@ async def test_each_caller_sees_only_the_orders_they_may_see(world: World) -> No
                               headers=world.as_(unit.head))
     assert await sees(orderer) == [mine]
     assert mine not in await sees(other_orderer)
+
+
+async def test_listed_orders_are_exactly_the_orders_read_one_by_one(world: World) -> None:
+    """The listing renders its page without models (schemas.order_page_json); every order in it
+    must still be the OrderOut that GET /v1/orders/{id} answers — lines added for rule U6,
+    a subscription's scope, an advanced phone's need (O4), a unit's own device (U8), decided,
+    cancelled."""
+    unit, orderer, employee = await world.staffed_unit()
+    advanced = "phone-advanced-galaxy-s25"
+    placed = [
+        (await world.place(unit, orderer, employee, PHONE, "sub-mobile-5gb")).json(),
+        (await world.place(unit, orderer, employee, advanced, justification="Tolkar i fält.",
+                           note="Brådskande")).json(),
+        (await world.place(unit, orderer, None, TABLET)).json(),
+        (await world.place(unit, orderer, employee, TABLET, ("acc-charger-usb-c-25w", 2))
+         ).json(),
+    ]
+    assert all("order_id" in order for order in placed), placed
+    assert (await world.approve(placed[1], unit.head, approve_need=True)).status_code == 200
+    rejected = await world.orders.post(f"/v1/orders/{placed[2]['order_id']}/reject",
+                                       json={"reason": "Finns redan en."},
+                                       headers=world.as_(unit.head, "department-head"))
+    assert rejected.status_code == 200, rejected.text
+    cancelled = await world.orders.post(f"/v1/orders/{placed[3]['order_id']}/cancel",
+                                        json={"reason": "Fel person."},
+                                        headers=world.as_(orderer))
+    assert cancelled.status_code == 200, cancelled.text
+    for headers in (world.as_(orderer), world.as_("it-1", "it-service")):
+        listed = await world.orders.get("/v1/orders", params={"unit_id": unit.unit_id},
+                                        headers=headers)
+        assert listed.status_code == 200 and listed.headers["content-type"] == "application/json"
+        page = OrderPage.model_validate_json(listed.content)  # the documented schema holds
+        assert page.next_cursor is None
+        items = listed.json()["items"]
+        assert [o["order_id"] for o in items] == [o["order_id"] for o in reversed(placed)]
+        for item in items:
+            alone = await world.orders.get(f"/v1/orders/{item['order_id']}", headers=headers)
+            assert alone.status_code == 200
+            assert item == alone.json()
+    first, second = reversed(items[2:])
+    assert {ln["added_for_rule"] for ln in first["lines"]} == {None, "U6"}
+    assert [ln["scope"] for ln in first["lines"] if ln["kind"] == "subscription"] == [
+        {"calls": True, "sms": True, "mms": True, "data_gb": 5}]
+    assert second["needs_approval_of_need"] is True and second["need_approved"] is True
+    assert items[1]["recipient_type"] == "unit" and items[1]["status"] == "rejected"
+    assert items[0]["status"] == "cancelled"
+    assert sorted(ln["quantity"] for ln in items[0]["lines"]) == [1, 2]
