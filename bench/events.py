@@ -117,6 +117,7 @@ async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures
     """Prefill the outbox, then time relay + broker + consumer(s) until every effect committed."""
     probe = await start_probe(DATABASE_URL, kind, BROKER_URL, run_relay=False,
                               subscribe=replicas == 0, batch_size=500, prefetch=256)
+    freeze_startup_heap()  # once started, as the services do (shared/cli.py)
     workers: list[asyncio.subprocess.Process] = []
     try:
         await probe.emit_many([f"k{i}" for i in range(events)], per_transaction=500)
@@ -140,6 +141,7 @@ async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures
 async def latency_at(kind: str, rate: float, seconds: float) -> list[float]:
     """Emit at a steady rate, one small transaction every 10 ms; commit-to-effect latencies."""
     probe = await start_probe(DATABASE_URL, kind, BROKER_URL, batch_size=500, prefetch=256)
+    freeze_startup_heap()  # once started, as the services do (shared/cli.py)
     committed: dict[str, float] = {}
     per_tick = max(1, round(rate / 100))
     try:

@@ -13,6 +13,7 @@ async def main(schema: str, database_url: str, broker_url: str) -> None:
     freeze_startup_heap()  # as the services' entry point does (shared/cli.py)
     probe = await start_probe(database_url, "rabbitmq", broker_url, name=schema,
                               create_schema=False, run_relay=False, prefetch=256)
+    freeze_startup_heap()  # and again once started, as the services do
     try:
         await asyncio.Event().wait()
     finally:

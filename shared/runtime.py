@@ -185,9 +185,10 @@ def freeze_startup_heap() -> None:
 
     A full collection otherwise walks all of it: under the backbone benchmark's load that was a
     ≈ 100 ms pause about once a run, which every request and event in flight waited out (the
-    p99 tail); after the freeze the same collection took ≈ 16 ms (docs/performance.md). Only for
-    a process's entry point: objects frozen are never collected, so a test process that builds
-    and drops many apps must not call it.
+    p99 tail); after the freeze the same collection took ≈ 16 ms (docs/performance.md). Called
+    before serving and again once the services have started (shared/cli.py), since starting
+    adds ≈ 120,000 more. Only for a process's entry point: objects frozen are never collected, so
+    a test process that builds and drops many apps must not call it.
     """
     gc.collect()
     gc.freeze()
