@@ -29,6 +29,7 @@ from shared.db import asyncpg_dsn
 from shared.events.base import encode, wrap
 from shared.runtime import freeze_startup_heap
 from tests.harness import Probe, start_probe, unit_event
+from tests.support.throwaway import throwaway_vhost
 
 DATABASE_URL = os.environ.get("KM_BENCH_DATABASE_URL",
                               "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -45,9 +46,9 @@ class Figures:
         return self.events / self.seconds
 
 
-async def raw_ceiling(events: int, size: int) -> Figures:
+async def raw_ceiling(broker_url: str, events: int, size: int) -> Figures:
     """Publish with confirms and consume with manual acks at once, as the backbone does."""
-    connection = await aio_pika.connect(BROKER_URL)
+    connection = await aio_pika.connect(broker_url)
     async with connection:
         publish_channel = await connection.channel(publisher_confirms=True)
         consume_channel = await connection.channel()
@@ -113,9 +114,10 @@ async def drop(probe: Probe) -> None:
         await connection.execute(text(f'DROP SCHEMA "{probe.name}" CASCADE'))
 
 
-async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures, int]:
+async def end_to_end(broker_url: str, kind: str, events: int, replicas: int = 0
+                     ) -> tuple[Figures, int]:
     """Prefill the outbox, then time relay + broker + consumer(s) until every effect committed."""
-    probe = await start_probe(DATABASE_URL, kind, BROKER_URL, run_relay=False,
+    probe = await start_probe(DATABASE_URL, kind, broker_url, run_relay=False,
                               subscribe=replicas == 0, batch_size=500, prefetch=256)
     freeze_startup_heap()  # once started, as the services do (shared/cli.py)
     workers: list[asyncio.subprocess.Process] = []
@@ -123,9 +125,9 @@ async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures
         await probe.emit_many([f"k{i}" for i in range(events)], per_transaction=500)
         for _ in range(replicas):
             workers.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.replica", probe.name, DATABASE_URL, BROKER_URL))
+                sys.executable, "-m", "bench.replica", probe.name, DATABASE_URL, broker_url))
         if replicas:
-            await asyncio.sleep(3)  # replicas connect and subscribe
+            await wait_for_consumers(broker_url, probe.consumer.queue, replicas)
         started = time.perf_counter()
         probe.start_relays(1)
         finished = await wait_for_all(probe, events)
@@ -138,9 +140,9 @@ async def end_to_end(kind: str, events: int, replicas: int = 0) -> tuple[Figures
         await drop(probe)
 
 
-async def latency_at(kind: str, rate: float, seconds: float) -> list[float]:
+async def latency_at(broker_url: str, kind: str, rate: float, seconds: float) -> list[float]:
     """Emit at a steady rate, one small transaction every 10 ms; commit-to-effect latencies."""
-    probe = await start_probe(DATABASE_URL, kind, BROKER_URL, batch_size=500, prefetch=256)
+    probe = await start_probe(DATABASE_URL, kind, broker_url, batch_size=500, prefetch=256)
     freeze_startup_heap()  # once started, as the services do (shared/cli.py)
     committed: dict[str, float] = {}
     per_tick = max(1, round(rate / 100))
@@ -169,6 +171,28 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+async def wait_for_consumers(broker_url: str, queue: str, count: int,
+                             timeout: float = 60) -> None:
+    """Until `count` consumers are on the queue: replica processes take seconds to start, and an
+    event published before its queue is bound is returned unroutable (and retried later)."""
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                if (declared.declaration_result.consumer_count or 0) >= count:
+                    return
+            except aio_pika.exceptions.ChannelClosed:
+                pass  # not declared yet
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"fewer than {count} consumers on {queue}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,27 +201,35 @@ async def main() -> None:
     parser.add_argument("--replicas", default="1,2,4")
     args = parser.parse_args()
     freeze_startup_heap()  # as the services' entry point does (shared/cli.py)
+    # A vhost of its own, deleted at the end: queues of earlier runs left on the broker keep it
+    # busy (each quorum queue ticks) and would slow this run.
+    with throwaway_vhost(BROKER_URL, "km-bench") as broker_url:
+        await run(args, broker_url)
+
+
+async def run(args: argparse.Namespace, broker_url: str) -> None:
     size = len(encode(wrap(unit_event("k12345"))))
     print(f"message size {size} bytes, {args.events} events, {os.cpu_count()} cores")
 
-    raw = await raw_ceiling(args.events, size)
+    raw = await raw_ceiling(broker_url, args.events, size)
     print(f"raw aio-pika ceiling (confirms + manual acks):  {raw.rate:8.0f} msg/s")
-    rabbit, dups = await end_to_end("rabbitmq", args.events)
+    rabbit, dups = await end_to_end(broker_url, "rabbitmq", args.events)
     print(f"end to end, RabbitMQ:                            {rabbit.rate:8.0f} events/s  "
           f"ratio {rabbit.rate / raw.rate:.2f}  duplicates {dups}")
-    latencies = await latency_at("rabbitmq", rabbit.rate / 2, args.latency_seconds)
+    latencies = await latency_at(broker_url, "rabbitmq", rabbit.rate / 2, args.latency_seconds)
     print(f"commit-to-effect at {rabbit.rate / 2:.0f}/s:            "
           f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
           f"p99 {percentile(latencies, 99) * 1000:.1f} ms  (n={len(latencies)})")
-    inproc, dups = await end_to_end("inprocess", args.events)
+    inproc, dups = await end_to_end(broker_url, "inprocess", args.events)
     print(f"end to end, in-process transport:                {inproc.rate:8.0f} events/s  "
           f"duplicates {dups}")
-    latencies = await latency_at("inprocess", inproc.rate / 2, args.latency_seconds)
+    latencies = await latency_at(broker_url, "inprocess", inproc.rate / 2,
+                                 args.latency_seconds)
     print(f"in-process commit-to-effect at {inproc.rate / 2:.0f}/s: "
           f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
           f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
     for replicas in (int(r) for r in args.replicas.split(",") if r):
-        figures, dups = await end_to_end("rabbitmq", args.events, replicas=replicas)
+        figures, dups = await end_to_end(broker_url, "rabbitmq", args.events, replicas=replicas)
         print(f"{replicas} consumer replica process(es):                 "
               f"{figures.rate:8.0f} events/s  duplicates {dups}")
 

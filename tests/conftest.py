@@ -4,8 +4,6 @@ RabbitMQ per test session, so tests never see each other's data or queues."""
 from __future__ import annotations
 
 import os
-import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager
 
@@ -14,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import mint_token
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER
-from tests.support.throwaway import throwaway_database
+from tests.support.throwaway import throwaway_database, throwaway_vhost
 from tests.system import RunningSystem, run_system
 
 ADMIN_DATABASE_URL = os.environ.get(
@@ -34,18 +32,11 @@ async def database_url() -> AsyncIterator[str]:
         yield url
 
 
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """A private vhost on the shared RabbitMQ: queues and exchanges of one test run only."""
-    vhost = f"km-test-{uuid.uuid4().hex[:10]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    yield BROKER_BASE_URL.rstrip("/") + "/" + vhost
-    _rabbitmqctl("delete_vhost", vhost)
+    with throwaway_vhost(BROKER_BASE_URL, "km-test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,18 @@
-"""A throwaway database: created empty on a running PostgreSQL, dropped afterwards.
+"""A throwaway database (created empty on a running PostgreSQL) and a throwaway RabbitMQ vhost,
+each removed afterwards.
 
-The test session and the benchmarks each work in one of their own, so they never see each
-other's data (or a developer's).
+The test session and the benchmarks each work in their own, so they never see each other's data
+or queues (or a developer's) and leave nothing behind: a hundred idle quorum queues left by
+benchmark runs kept RabbitMQ busy enough to slow every later measurement.
 """
 
 from __future__ import annotations
 
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -34,3 +38,22 @@ async def throwaway_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def throwaway_vhost(base_url: str, prefix: str) -> Iterator[str]:
+    """Create vhost `<prefix>-<random>` on the local RabbitMQ (through rabbitmqctl), open to the
+    user of `base_url`, and yield `base_url` pointing at it; delete it with all its queues
+    and exchanges afterwards."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    rabbitmqctl("add_vhost", vhost)
+    try:
+        user = urlsplit(base_url).username or "guest"
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+        yield base_url.rstrip("/") + "/" + vhost
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
