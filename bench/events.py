@@ -119,7 +119,9 @@ async def end_to_end(broker_url: str, kind: str, events: int, replicas: int = 0
     """Prefill the outbox, then time relay + broker + consumer(s) until every effect committed."""
     probe = await start_probe(DATABASE_URL, kind, broker_url, run_relay=False,
                               subscribe=replicas == 0, batch_size=500, prefetch=256)
-    freeze_startup_heap()  # once started, as the services do (shared/cli.py)
+    # Once started, as the services do (shared/cli.py). Each phase's probe is then never
+    # collected: memory this short-lived process can spare.
+    freeze_startup_heap()
     workers: list[asyncio.subprocess.Process] = []
     try:
         await probe.emit_many([f"k{i}" for i in range(events)], per_transaction=500)
@@ -127,7 +129,7 @@ async def end_to_end(broker_url: str, kind: str, events: int, replicas: int = 0
             workers.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench.replica", probe.name, DATABASE_URL, broker_url))
         if replicas:
-            await wait_for_consumers(broker_url, probe.consumer.queue, replicas)
+            await wait_for_consumers(broker_url, probe.consumer.queue, workers)
         started = time.perf_counter()
         probe.start_relays(1)
         finished = await wait_for_all(probe, events)
@@ -171,26 +173,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-async def wait_for_consumers(broker_url: str, queue: str, count: int,
-                             timeout: float = 60) -> None:
-    """Until `count` consumers are on the queue: replica processes take seconds to start, and an
-    event published before its queue is bound is returned unroutable (and retried later)."""
+async def wait_for_consumers(broker_url: str, queue: str,
+                             workers: list[asyncio.subprocess.Process], timeout: float = 60
+                             ) -> None:
+    """Until every worker consumes from the queue: replica processes take seconds to start, and
+    an event published before its queue is bound is returned unroutable (and retried later)."""
     connection = await aio_pika.connect(broker_url)
     async with connection:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
+            if any(worker.returncode is not None for worker in workers):
+                raise RuntimeError("a replica process exited while starting")
             channel = await connection.channel()
             try:
                 declared = await channel.declare_queue(queue, passive=True)
-                if (declared.declaration_result.consumer_count or 0) >= count:
+                if (declared.declaration_result.consumer_count or 0) >= len(workers):
                     return
-            except aio_pika.exceptions.ChannelClosed:
+            except aio_pika.exceptions.ChannelNotFoundEntity:
                 pass  # not declared yet
             finally:
                 if not channel.is_closed:
                     await channel.close()
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"fewer than {count} consumers on {queue}")
+    raise TimeoutError(f"fewer than {len(workers)} consumers on {queue}")
 
 
 async def main() -> None:

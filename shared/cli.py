@@ -37,6 +37,7 @@ app = typer.Typer(help="kommunmobil: mobile devices and telephony, from order to
                   no_args_is_help=True)
 app.add_typer(inventory_cli.app, name="inventory")  # `kommunmobil inventory import|sweep`
 console = Console(stderr=True)
+log = logging.getLogger(__name__)
 
 
 def spec_of(service: str) -> ServiceSpec:
@@ -106,6 +107,9 @@ async def _serve_all(served: list[_Served], log_level: str) -> None:
         await asyncio.gather(*(server.serve() for server in servers))
     finally:
         settling.cancel()
+        failure, = await asyncio.gather(settling, return_exceptions=True)
+        if isinstance(failure, Exception):
+            log.warning("freezing the started heap failed: %r", failure)
 
 
 async def _freeze_once_started(servers: list[_QuietServer], apps: list[FastAPI],
@@ -114,15 +118,18 @@ async def _freeze_once_started(servers: list[_QuietServer], apps: list[FastAPI],
     modules lazily (the database dialect, the AMQP client's) and fills caches — ≈ 120,000
     long-lived objects that the first full collection would otherwise walk, a ≈ 75 ms pause
     under load (docs/performance.md)."""
-    with contextlib.suppress(TimeoutError):
+    try:
         async with asyncio.timeout(patience):
             while not all(server.started for server in servers):  # noqa: ASYNC110 - a flag
                 await asyncio.sleep(0.1)
             for fastapi_app in apps:
                 await fastapi_app.state.runtime.broker_connected.wait()
+    except TimeoutError:
+        log.warning("not all services started and reached their broker within %.0f s; "
+                    "freezing the heap as it is", patience)
     freeze_startup_heap()
-    logging.getLogger(__name__).info("started: %d long-lived objects out of the collector's "
-                                     "sight", gc.get_freeze_count())
+    log.info("started: %d long-lived objects out of the collector's sight",
+             gc.get_freeze_count())
 
 
 def _build(service: str, common: CommonSettings, database_url: str | None,

@@ -337,8 +337,12 @@ def _serializer_without_lines() -> SchemaSerializer:
     field but `lines`: the listing's rows are the database's, already typed, so they need
     serializing, not validating."""
     model = OrderOut.__pydantic_core_schema__
+    # Only each field's own schema is carried over: refuse what that would silently drop.
     assert model["type"] == "model" and model["schema"]["type"] == "model-fields"
+    assert not model["schema"].get("computed_fields"), "OrderOut grew computed fields"
     fields = model["schema"]["fields"]
+    assert not any(f.get("serialization_alias") or f.get("serialization_exclude")
+                   for f in fields.values()), "OrderOut grew aliases or excluded fields"
     return SchemaSerializer(core_schema.typed_dict_schema(
         {name: core_schema.typed_dict_field(field["schema"])
          for name, field in fields.items() if name != "lines"}), model.get("config"))

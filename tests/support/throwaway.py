@@ -12,7 +12,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
@@ -40,7 +40,7 @@ async def throwaway_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
             await admin.close()
 
 
-def rabbitmqctl(*args: str) -> None:
+def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
@@ -48,12 +48,21 @@ def rabbitmqctl(*args: str) -> None:
 def throwaway_vhost(base_url: str, prefix: str) -> Iterator[str]:
     """Create vhost `<prefix>-<random>` on the local RabbitMQ (through rabbitmqctl), open to the
     user of `base_url`, and yield `base_url` pointing at it; delete it with all its queues
-    and exchanges afterwards."""
+    and exchanges afterwards. A failed delete does not hide an error of the body's."""
     vhost = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    rabbitmqctl("add_vhost", vhost)
+    parts = urlsplit(base_url)
+    _rabbitmqctl("add_vhost", vhost)
+    failed = False
     try:
-        user = urlsplit(base_url).username or "guest"
-        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-        yield base_url.rstrip("/") + "/" + vhost
+        _rabbitmqctl("set_permissions", "-p", vhost, unquote(parts.username or "guest"),
+                     ".*", ".*", ".*")
+        yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
+    except BaseException:
+        failed = True
+        raise
     finally:
-        rabbitmqctl("delete_vhost", vhost)
+        try:
+            _rabbitmqctl("delete_vhost", vhost)
+        except (OSError, subprocess.SubprocessError):
+            if not failed:
+                raise

@@ -29,13 +29,26 @@ def _timed(label: str, started: float) -> float:
 async def _roundtrip(url: str, queue_name: str) -> None:
     connection = await aio_pika.connect(url, timeout=5)
     async with connection:
-        channel = await connection.channel()
-        queue = await channel.declare_queue(queue_name, durable=True)
+        channel = await connection.channel()  # publisher confirms: on, aio-pika's default
+        # A quorum queue, as the services use: it confirms a publish once its log is on disk. A
+        # classic queue's confirmed message was once missing after the SIGKILL below (its index
+        # journal not yet written out), which made this self-test flaky.
+        queue = await channel.declare_queue(queue_name, durable=True,
+                                            arguments={"x-queue-type": "quorum"})
         await channel.default_exchange.publish(
             aio_pika.Message(b"hi", delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
             routing_key=queue_name,
         )
         await queue.declare()  # re-declare refreshes the message count
+
+
+async def _queues_become(rabbit: PrivateRabbitNode, expected: dict[str, tuple[int, int]]
+                         ) -> dict[str, tuple[int, int]]:
+    """A quorum queue's message count is reported a moment after the confirm: poll for it."""
+    deadline = time.monotonic() + 15
+    while (seen := rabbit.list_queues()) != expected and time.monotonic() < deadline:  # noqa: ASYNC110 - polls rabbitmqctl
+        await asyncio.sleep(0.2)
+    return seen
 
 
 @pytest.mark.asyncio
@@ -45,7 +58,7 @@ async def test_private_rabbit_node_survives_kill_and_restart() -> None:
         t = _timed("rabbit start", t)
         assert rabbit.port != 5672
         await _roundtrip(rabbit.url, "selftest")
-        assert rabbit.list_queues() == {"selftest": (1, 0)}
+        assert await _queues_become(rabbit, {"selftest": (1, 0)}) == {"selftest": (1, 0)}
 
         await rabbit.kill_async()
         t = _timed("rabbit kill", t)
@@ -57,7 +70,7 @@ async def test_private_rabbit_node_survives_kill_and_restart() -> None:
         t = _timed("rabbit restart after kill", t)
         await _roundtrip(rabbit.url, "selftest")
         # Durable queue with persistent messages survived the SIGKILL on the same data dir.
-        assert rabbit.list_queues() == {"selftest": (2, 0)}
+        assert await _queues_become(rabbit, {"selftest": (2, 0)}) == {"selftest": (2, 0)}
 
         await rabbit.stop_app_async()
         with pytest.raises((ConnectionError, aio_pika.exceptions.AMQPConnectionError)):
