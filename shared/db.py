@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+from shared.pool import FairAsyncPool
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,6 +41,7 @@ def schema_metadata(schema: str) -> MetaData:
 def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") -> AsyncEngine:
     engine = create_async_engine(
         url,
+        poolclass=FairAsyncPool,  # waiting requests served in order (shared/pool.py)
         pool_size=pool_size,
         max_overflow=pool_size,
         # Not pool_pre_ping: for asyncpg it costs three round trips per checkout (BEGIN, ping,

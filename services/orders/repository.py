@@ -17,6 +17,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
+import asyncpg
 from sqlalchemy import (
     Table,
     select,
@@ -213,11 +214,20 @@ class OrderRepository(_Repository):
                                parent_head=row[3], appointed=bool(row[4]), person_unit=row[5],
                                person_employed=bool(row[6]), holds_device=bool(row[7]))
 
+
+class OrderListing:
+    """GET /v1/orders' two statements, on a plain pooled connection outside any transaction
+    (shared/runtime.py: ReadConnection): a listing reads, and the session's BEGIN and COMMIT
+    around it cost more CPU than the page's own serialization (docs/performance.md)."""
+
+    def __init__(self, db: asyncpg.Connection) -> None:
+        self.db = db
+
     async def scope_of(self, person_id: str) -> Scope:
         """The units one orders for or heads, and the units whose head's own orders one
         decides as head of the parent unit (rule O3) — one statement."""
         units, escalated = set(), set()
-        for unit, head in await (await driver(self.session)).fetch(SCOPE, person_id):
+        for unit, head in await self.db.fetch(SCOPE, person_id):
             if head is None:
                 units.add(unit)
             else:
@@ -262,8 +272,7 @@ class OrderRepository(_Repository):
             conditions.append(f"(o.created_at, o.order_id) < ({arg(created)}, {arg(order_id)})")
         sql = (f"{LISTING} WHERE {' AND '.join(conditions) or 'true'} "
                f"ORDER BY o.created_at DESC, o.order_id DESC LIMIT {arg(limit)}")
-        return [SimpleNamespace(**row) for row in await (await driver(self.session)).fetch(
-            sql, *args)]
+        return [SimpleNamespace(**row) for row in await self.db.fetch(sql, *args)]
 
 
 class IdempotencyRepository(_Repository):

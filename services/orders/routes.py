@@ -36,7 +36,7 @@ from services.orders.schemas import (
     problem_responses,
 )
 from shared.auth import CurrentUser, User, require_roles
-from shared.runtime import SessionDep
+from shared.runtime import ReadConnection, SessionDep
 
 router = APIRouter(prefix="/v1")
 ItService = Annotated[User, Depends(require_roles("it-service"))]
@@ -201,7 +201,7 @@ async def place_order(body: Annotated[OrderCreate, Body(openapi_examples=example
             "`next_cursor` back as `cursor` for the next page.",
             responses=problem_responses(401, 422, pick=("invalid-field",)))
 async def list_orders(
-    session: SessionDep, user: CurrentUser,
+    db: ReadConnection, user: CurrentUser,
     unit_id: Annotated[str | None, Query(max_length=64)] = None,
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     person_id: Annotated[str | None, Query(max_length=64,
@@ -212,7 +212,7 @@ async def list_orders(
 ) -> Response:
     where = OrderFilter(unit_id=unit_id, status=status_, person_id=person_id,
                         orderer_id=orderer_id)
-    views, next_cursor = await service.list_orders(session, actor=user, where=where,
+    views, next_cursor = await service.list_orders(db, actor=user, where=where,
                                                    cursor=cursor, limit=limit)
     # Already JSON (see order_page_json): returned as is, documented as OrderPage.
     return Response(order_page_json([(v.order, v.approver) for v in views], next_cursor),

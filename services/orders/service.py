@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import domain, policy
@@ -26,6 +27,7 @@ from services.orders.repository import (
     IdempotencyRepository,
     OrdererRepository,
     OrderFilter,
+    OrderListing,
     OrderRepository,
     Scope,
 )
@@ -306,9 +308,11 @@ async def _may_see(session: AsyncSession, actor: User, order: Order,
     return await OrdererRepository(session).is_active(order.unit_id, me)
 
 
-async def list_orders(session: AsyncSession, *, actor: User, where: OrderFilter,
+async def list_orders(db: asyncpg.Connection, *, actor: User, where: OrderFilter,
                       cursor: str | None, limit: int) -> tuple[list[OrderView], str | None]:
-    orders = OrderRepository(session)
+    """A page of what the caller may see; reads only, on a plain connection (no transaction:
+    the scope and the page are each read as committed when their statement starts)."""
+    orders = OrderListing(db)
     scope = (Scope(everything=True) if actor.has_any(*SEE_ALL)
              else await orders.scope_of(actor.person_id))
     rows = await orders.listing(scope, where, decode_cursor(cursor), limit + 1)

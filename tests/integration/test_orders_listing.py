@@ -3,7 +3,11 @@ the orders of units they order for or head (and their own), IT service and audit
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import logging
+import warnings
 from collections.abc import Awaitable
 from typing import Any
 
@@ -152,3 +156,24 @@ async def test_listed_orders_are_exactly_the_orders_read_one_by_one(world: World
     assert items[1]["recipient_type"] == "unit" and items[1]["status"] == "rejected"
     assert items[0]["status"] == "cancelled"
     assert sorted(ln["quantity"] for ln in items[0]["lines"]) == [1, 2]
+
+
+async def test_listing_returns_its_connection_to_the_pool(
+        world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """GET /v1/orders reads on a connection taken from the pool outside any session
+    (shared/runtime.py: ReadConnection): it must hand it back explicitly — one merely dropped is
+    terminated by SQLAlchemy's garbage-collection fallback, with a warning, and reconnected —
+    and one beyond the pool's size must be closed without error (30 requests at once)."""
+    unit, orderer, employee = await world.staffed_unit()
+    await world.place(unit, orderer, employee, TABLET)
+    headers = world.as_(orderer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(30):
+            assert (await world.orders.get("/v1/orders", headers=headers)).status_code == 200
+        at_once = await asyncio.gather(*(world.orders.get("/v1/orders", headers=headers)
+                                         for _ in range(30)))
+        gc.collect()
+    assert {r.status_code for r in at_once} == {200}
+    assert [str(w.message) for w in caught if "non-checked-in" in str(w.message)] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -4,6 +4,7 @@ traceparent reading and writing that carries a trace through the outbox and the 
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import httpx
 import jwt
@@ -19,7 +20,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.auth import TokenVerifier, mint_token
-from shared.errors import Unauthorized
+from shared.db import make_engine
+from shared.errors import Unauthorized, install_problem_handlers
+from shared.runtime import ReadConnection
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
 from shared.telemetry import (
     context_from_headers,
@@ -203,3 +206,28 @@ def test_tracestate_travels_with_the_parent() -> None:
     context = context_from_headers({"traceparent": VALID, "tracestate": "km=1"})
     parent = next(iter(context.values())).get_span_context()  # type: ignore[attr-defined]
     assert parent.trace_state.get("km") == "1" and parent.span_id == 0xb7ad6b7169203331
+
+
+# --- read-only endpoints on a pooled connection ------------------------------------------------
+
+
+async def test_a_read_only_endpoint_answers_503_when_the_database_is_unreachable() -> None:
+    """shared/runtime.py: ReadConnection takes a connection from the engine's pool outside any
+    session; an unreachable database must still be the problem handler's 503, not a 500."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    app.state.runtime = SimpleNamespace(engine=engine)
+
+    @app.get("/v1/things")
+    async def things(db: ReadConnection) -> list[int]:
+        return [row[0] for row in await db.fetch("SELECT 1")]
+
+    try:
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            answer = await c.get("/v1/things")
+    finally:
+        await engine.dispose()
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "2"
+    assert "cannot reach its database" in answer.json()["detail"]
