@@ -77,22 +77,7 @@ async def serve_orders(database_url: str, port: int, public_key: str, fixture: s
 
 # --- the bare endpoint ---------------------------------------------------------------------------
 
-# The same statements the service issues (see services/orders/repository.py).
-CONTEXT = (
-    "SELECT u.unit_id, u.cost_centre, u.head_person_id, p.head_person_id, EXISTS (SELECT "
-    "o.active FROM orders.orderers o WHERE o.unit_id = u.unit_id AND o.person_id = $2 AND "
-    "o.active), r.unit_id, r.employed, EXISTS (SELECT d.device_id FROM orders.held_devices d "
-    "WHERE d.held AND d.holder_person_id = $3 AND (d.kind IN ('phone', 'tablet') OR d.kind IS "
-    "NULL)) FROM orders.known_units u LEFT JOIN orders.known_units p ON p.unit_id = "
-    "u.parent_unit_id LEFT JOIN orders.known_people r ON r.person_id = $3 WHERE u.unit_id = $1")
-ITEMS = ("SELECT * FROM orders.catalogue_items WHERE item_id = ANY($1::text[]) OR "
-         "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL)")
-SCOPE = (
-    "SELECT unit_id, NULL FROM orders.orderers WHERE person_id = $1 AND active "
-    "UNION ALL SELECT unit_id, NULL FROM orders.known_units WHERE head_person_id = $1 "
-    "UNION ALL SELECT c.unit_id, c.head_person_id FROM orders.known_units c "
-    "JOIN orders.known_units p ON p.unit_id = c.parent_unit_id WHERE p.head_person_id = $1 "
-    "AND c.head_person_id IS NOT NULL AND c.head_person_id <> $1")
+# The same statements the service issues: services/orders/repository.py's own.
 LISTING = (repository.LISTING.replace(f"{SCHEMA}.orders o", "bare.orders o")
            + " WHERE (o.unit_id = ANY($1::text[]) OR o.orderer_id = $2) "
            "ORDER BY o.created_at DESC, o.order_id DESC LIMIT $3")
@@ -162,9 +147,10 @@ def bare_app(database_url: str) -> FastAPI:
             await c.fetchrow("INSERT INTO bare.idempotency_keys (caller_id, key, request_hash, "
                              "order_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING "
                              "RETURNING order_id", person, key, "h", order_id)
-            unit = await c.fetchrow(CONTEXT, body["unit_id"], person,
+            unit = await c.fetchrow(repository.CONTEXT_PERSONAL, body["unit_id"], person,
                                     body["recipient_person_id"])
-            items = await c.fetch(ITEMS, [ln["catalogue_item_id"] for ln in body["lines"]])
+            items = await c.fetch(repository.FOR_ORDER,
+                                  [ln["catalogue_item_id"] for ln in body["lines"]])
             lines = _lines(body, items)
             one_time = sum(Decimal(ln["one_time_price_sek"]) for ln in lines)
             monthly = sum(Decimal(ln["monthly_price_sek"]) for ln in lines)
@@ -192,7 +178,8 @@ def bare_app(database_url: str) -> FastAPI:
         person = request.headers["x-person"]
         assert pool is not None
         async with pool.acquire() as c, c.transaction():
-            units = [r[0] for r in await c.fetch(SCOPE, person) if r[1] is None]
+            units = [r[0] for r in await c.fetch(repository.STANDING, person)
+                     if r[1] != "decides-for"]
             rows = await c.fetch(LISTING, units, person, 51)
         items = ", ".join(_listed(r) for r in rows[:50])
         return Response('{"items": [' + items + '], "next_cursor": null}',

@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.orders import domain
 from services.orders.models import KnownUnit, Orderer
 from services.orders.read_model_repository import KnownUnitRepository, PeopleRepository
-from services.orders.repository import OrdererRepository
+from services.orders.repository import OrdererRepository, OrderListing
 from shared.audit import record_audit
 from shared.auth import User
+from shared.db import driver
 from shared.errors import Forbidden, NotFound, RuleViolation
 from shared.events.catalogue import OrdererAppointed, OrdererRevoked
 from shared.messaging.outbox import add_event
@@ -101,9 +102,6 @@ async def list_orderers(session: AsyncSession, *, actor: User, unit_id: str,
 
 
 async def rights_of(session: AsyncSession, person_id: str) -> dict[str, list[str]]:
-    units = KnownUnitRepository(session)
-    return {
-        "orders_for": sorted(await OrdererRepository(session).units_of(person_id)),
-        "heads": sorted(await units.headed_by(person_id)),
-        "decides_for": sorted(unit for unit, _ in await units.escalated_to(person_id)),
-    }
+    standing = await OrderListing(await driver(session)).standing(person_id)
+    return {"orders_for": list(standing.orders_for), "heads": list(standing.heads),
+            "decides_for": sorted({unit for unit, _ in standing.decides_for})}

@@ -50,19 +50,6 @@ class KnownUnitRepository(_Repository):
                  .where(CHILD.c.unit_id.in_(unit_ids)))
         return {row[0]: (row[1], row[2]) for row in await self.session.execute(query)}
 
-    async def headed_by(self, person_id: str) -> list[str]:
-        query = select(KnownUnit.unit_id).where(KnownUnit.head_person_id == person_id)
-        return list((await self.session.execute(query)).scalars())
-
-    async def escalated_to(self, person_id: str) -> list[tuple[str, str]]:
-        """(unit, its head) for every unit whose own orders its parent's head decides (O3)."""
-        query = (select(CHILD.c.unit_id, CHILD.c.head_person_id)
-                 .join(PARENT, PARENT.c.unit_id == CHILD.c.parent_unit_id)
-                 .where(PARENT.c.head_person_id == person_id,
-                        CHILD.c.head_person_id.is_not(None),
-                        CHILD.c.head_person_id != person_id))
-        return [(row[0], row[1]) for row in await self.session.execute(query)]
-
 
 class PeopleRepository(_Repository):
     async def get(self, person_id: str) -> KnownPerson | None:

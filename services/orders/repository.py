@@ -66,10 +66,15 @@ def _context(holder: str) -> str:
 
 CONTEXT_PERSONAL = _context("d.holder_person_id = $3::text")
 CONTEXT_SHARED = _context("d.unit_id = $1 AND d.holder_person_id IS NULL")
-SCOPE = (
-    f"SELECT unit_id, NULL FROM {SCHEMA}.orderers WHERE person_id = $1 AND active "
-    f"UNION ALL SELECT unit_id, NULL FROM {SCHEMA}.known_units WHERE head_person_id = $1 "
-    f"UNION ALL SELECT c.unit_id, c.head_person_id FROM {SCHEMA}.known_units c "
+# Where a person stands in ordering (rule O2, O3), one statement for the listing's scope and
+# for GET /v1/me: the units they are an appointed orderer of, the units they head, and the units
+# whose head's own orders they decide as head of the parent unit (with that head).
+STANDING = (
+    f"SELECT unit_id, 'orders-for', NULL FROM {SCHEMA}.orderers "
+    "WHERE person_id = $1 AND active "
+    f"UNION ALL SELECT unit_id, 'heads', NULL FROM {SCHEMA}.known_units "
+    "WHERE head_person_id = $1 "
+    f"UNION ALL SELECT c.unit_id, 'decides-for', c.head_person_id FROM {SCHEMA}.known_units c "
     f"JOIN {SCHEMA}.known_units p ON p.unit_id = c.parent_unit_id WHERE p.head_person_id = $1 "
     "AND c.head_person_id IS NOT NULL AND c.head_person_id <> $1")
 
@@ -146,10 +151,6 @@ class OrdererRepository(_Repository):
             query = query.where(Orderer.active)
         return (await self.session.execute(query)).scalars().all()
 
-    async def units_of(self, person_id: str) -> list[str]:
-        query = select(Orderer.unit_id).where(Orderer.person_id == person_id, Orderer.active)
-        return list((await self.session.execute(query)).scalars())
-
     async def add(self, values: dict[str, Any]) -> bool:
         """False when the person was ever appointed for the unit (also concurrently)."""
         result = await self.session.execute(insert(Orderer).values(**values)
@@ -180,6 +181,15 @@ class Scope:
     units: tuple[str, ...] = ()
     escalated: tuple[tuple[str, str], ...] = ()  # (unit, orderer who is its head)
     person_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where one person stands in ordering (STANDING)."""
+
+    orders_for: tuple[str, ...]
+    heads: tuple[str, ...]
+    decides_for: tuple[tuple[str, str], ...]  # (unit, its head, whose own orders one decides)
 
 
 @dataclass(frozen=True)
@@ -216,24 +226,28 @@ class OrderRepository(_Repository):
 
 
 class OrderListing:
-    """GET /v1/orders' two statements, on a plain pooled connection outside any transaction
-    (shared/runtime.py: ReadConnection): a listing reads, and the session's BEGIN and COMMIT
-    around it cost more CPU than the page's own serialization (docs/performance.md)."""
+    """What a person may see and do, and GET /v1/orders' page: reads on a plain asyncpg
+    connection — for the listing a pooled one outside any transaction (shared/runtime.py:
+    ReadConnection), whose session's BEGIN and COMMIT cost more CPU than the page's own
+    serialization (docs/performance.md)."""
 
     def __init__(self, db: asyncpg.Connection) -> None:
         self.db = db
 
+    async def standing(self, person_id: str) -> Standing:
+        rows = await self.db.fetch(STANDING, person_id)
+        return Standing(
+            orders_for=tuple(sorted({unit for unit, kind, _ in rows if kind == "orders-for"})),
+            heads=tuple(sorted({unit for unit, kind, _ in rows if kind == "heads"})),
+            decides_for=tuple(sorted({(unit, head) for unit, kind, head in rows
+                                      if kind == "decides-for"})))
+
     async def scope_of(self, person_id: str) -> Scope:
         """The units one orders for or heads, and the units whose head's own orders one
-        decides as head of the parent unit (rule O3) — one statement."""
-        units, escalated = set(), set()
-        for unit, head in await self.db.fetch(SCOPE, person_id):
-            if head is None:
-                units.add(unit)
-            else:
-                escalated.add((unit, head))
-        return Scope(units=tuple(sorted(units)), escalated=tuple(sorted(escalated)),
-                     person_id=person_id)
+        decides as head of the parent unit (rule O3)."""
+        standing = await self.standing(person_id)
+        return Scope(units=tuple(sorted({*standing.orders_for, *standing.heads})),
+                     escalated=standing.decides_for, person_id=person_id)
 
     async def listing(self, scope: Scope, where: OrderFilter,
                       after: tuple[datetime, uuid.UUID] | None, limit: int
