@@ -352,7 +352,7 @@ _WITHOUT_LINES = _serializer_without_lines()
 
 
 def order_page_json(rows: list[tuple[Any, str | None]], next_cursor: str | None) -> bytes:
-    """An OrderPage as JSON, from the listing's rows (`OrderRepository.listing`), whose lines
+    """An OrderPage as JSON, from the listing's rows (`OrderListing.listing`), whose lines
     are the stored JSON, already OrderLineOut's shape: spliced in as they are.
 
     Validating the page into models and dumping them cost ≈ 1.7 ms per page of 50 orders, with
