@@ -175,15 +175,21 @@ def resolve(requested: Sequence[Requested], items: dict[str, Item]) -> list[Line
     return lines
 
 
+def is_advanced_phone(kind: str | None, tier: str | None) -> bool:
+    """rule O4: an advanced-tier phone, ordered only for a stated need that the head approves.
+    (The listing asks PostgreSQL the same of stored lines: repository.LISTING.)"""
+    return kind == "phone" and tier == "advanced"
+
+
 def needs_justification(lines: Iterable[Line]) -> bool:
-    return any(line.item.kind == "phone" and line.item.tier == "advanced" for line in lines)
+    return any(is_advanced_phone(line.item.kind, line.item.tier) for line in lines)
 
 
 def check_justification(lines: Sequence[Line], justification: str | None) -> None:
     """rule O4: an advanced phone only for a specific need, written down for the head."""
     if needs_justification(lines) and not (justification or "").strip():
         advanced = next(line.item.name for line in lines
-                        if line.item.kind == "phone" and line.item.tier == "advanced")
+                        if is_advanced_phone(line.item.kind, line.item.tier))
         raise RuleViolation(f"{advanced} is an advanced-tier phone: write the specific need in "
                             "`justification` for the head to approve (rule O4).", rule="O4")
 

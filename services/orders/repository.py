@@ -82,7 +82,8 @@ STANDING = (
 # decoding them into dicts, validating them into models and encoding them again: on a page of 50
 # orders that was ≈ 35 % of a GET's CPU (docs/performance.md). It can, because the stored lines
 # are always OrderLine.model_dump(mode="json"): every field of the API's OrderLineOut, prices as
-# strings (tests/unit/test_orders_schemas.py holds the two models' fields equal).
+# strings (tests/unit/test_orders_schemas.py holds the two models' fields equal). Whether an
+# order needs its need approved is domain.is_advanced_phone over the lines, asked of jsonb here.
 LISTING = (
     f"SELECT {', '.join(f'o.{c}' for c in ORDER_COLUMNS if c != 'lines')}, "
     "o.lines::text AS lines_json, "

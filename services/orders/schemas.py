@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import SchemaSerializer, core_schema, to_json
 
-from services.orders import examples
+from services.orders import domain, examples
 from shared.events.catalogue import SubscriptionScope
 
 ItemKind = Literal["phone", "tablet", "accessory", "subscription"]
@@ -328,7 +328,7 @@ def _order_fields(order: Any, approver: str | None, needs_approval_of_need: bool
 
 def order_out(order: Any, approver: str | None) -> OrderOut:
     lines = order.lines
-    advanced = any(ln["kind"] == "phone" and ln.get("tier") == "advanced" for ln in lines)
+    advanced = any(domain.is_advanced_phone(ln["kind"], ln.get("tier")) for ln in lines)
     return OrderOut.model_validate(_order_fields(order, approver, advanced) | {"lines": lines})
 
 

@@ -187,7 +187,7 @@ async def approve(session: AsyncSession, *, actor: User, order_id: uuid.UUID,
                   data: Approval) -> OrderView:
     order = await _pending_decision(session, actor, order_id, "approved")
     lines = tuple(OrderLine.model_validate(line) for line in order.lines)
-    advanced = any(ln.kind == "phone" and ln.tier == "advanced" for ln in lines)
+    advanced = any(domain.is_advanced_phone(ln.kind, ln.tier) for ln in lines)
     domain.check_need_approved(advanced, data.approve_need, order.justification)
     before = _decide(order, "approved", actor, data.comment)
     order.need_approved = True if advanced else None
