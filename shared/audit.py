@@ -12,12 +12,12 @@ from opentelemetry import trace
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import execute_rows
+from shared.db import Db, execute_rows
 from shared.messaging.tables import tables_of
 
 
 async def record_audit(
-    session: AsyncSession,
+    session: Db,
     *,
     actor: str,
     action: str,
@@ -30,7 +30,7 @@ async def record_audit(
                                    "object_id": object_id, "before": before, "after": after}])
 
 
-async def record_audits(session: AsyncSession, entries: list[dict[str, Any]]) -> None:
+async def record_audits(session: Db, entries: list[dict[str, Any]]) -> None:
     """`record_audit` for many entries at once (sweeps): the same rows.
 
     Each entry has the keyword arguments of `record_audit` (actor, action, object_type,

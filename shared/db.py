@@ -6,8 +6,9 @@ repositories at most `flush()`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -76,7 +77,40 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
-async def driver(session: AsyncSession) -> asyncpg.Connection:
+@dataclass(frozen=True, slots=True)
+class DriverTransaction:
+    """A transaction on a pooled asyncpg connection, with no ORM session around it.
+
+    For a hot write path whose every statement goes straight to asyncpg anyway (`driver`): a
+    session's own begin, commit, close and greenlet hops were ≈ 16 % of POST /v1/orders' CPU
+    (docs/performance.md). It holds what the shared writers (`driver`, `execute_rows`,
+    shared/audit.py, shared/messaging/outbox.py) need of a session: the connection, and `info`
+    with the service's schema. Made by `driver_transaction`.
+    """
+
+    connection: asyncpg.Connection
+    info: Mapping[str, Any]
+
+
+# Where the shared writers are given a transaction: a session's, or a bare driver's.
+Db = AsyncSession | DriverTransaction
+
+
+@asynccontextmanager
+async def driver_transaction(engine: AsyncEngine, schema: str
+                             ) -> AsyncIterator[DriverTransaction]:
+    """Commit on success, roll back on any exception; the connection goes back to the pool.
+
+    Checked out through a Core connection that never executes (shared/runtime.py:
+    ReadConnection does the same): SQLAlchemy's pool keeps its checkout checks and returns or
+    closes the connection properly from async code."""
+    async with engine.connect() as connection:
+        raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+        async with raw.transaction():
+            yield DriverTransaction(raw, {"schema": schema})
+
+
+async def driver(session: Db) -> asyncpg.Connection:
     """The asyncpg connection under `session`'s transaction, for the hottest statements.
 
     Each statement through the session costs ≈ 0.3 ms of CPU on top of asyncpg's own (greenlet
@@ -86,6 +120,8 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     jsonb parameters are passed as JSON text (the codec SQLAlchemy installs expects strings) and
     come back decoded.
     """
+    if isinstance(session, DriverTransaction):
+        return session.connection
     known = session.info.get(_DRIVER)
     if known is not None:
         return known  # type: ignore[no-any-return]
@@ -103,7 +139,7 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
 _DRIVER = "km_driver_connection"
 
 
-async def execute_rows(session: AsyncSession, sql: str, rows: list[tuple[Any, ...]]) -> None:
+async def execute_rows(session: Db, sql: str, rows: list[tuple[Any, ...]]) -> None:
     """`sql` once per row, through `driver`: one statement for one row, else one executemany."""
     if not rows:
         return

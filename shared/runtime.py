@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier
-from shared.db import make_engine, transaction
+from shared.db import DriverTransaction, driver_transaction, make_engine, transaction
 from shared.errors import install_problem_handlers, problem
 from shared.events.base import Event
 from shared.messaging.consumer import EventConsumer, Handler
@@ -243,3 +243,16 @@ async def _read_connection(request: Request) -> AsyncIterator[asyncpg.Connection
 
 
 ReadConnection = Annotated[asyncpg.Connection, Depends(_read_connection, scope="function")]
+
+
+async def _write_transaction(request: Request) -> AsyncIterator[DriverTransaction]:
+    """The request's one transaction on a bare asyncpg connection (shared/db.py:
+    DriverTransaction), for a hot write path that needs no ORM: committed before the response
+    is sent, or rolled back."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    async with driver_transaction(runtime.engine, runtime.spec.name) as db:
+        yield db
+
+
+WriteTransaction = Annotated[DriverTransaction,
+                             Depends(_write_transaction, scope="function")]

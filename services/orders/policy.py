@@ -15,14 +15,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, select, tuple_
+from sqlalchemy import Boolean, DateTime, Integer, tuple_
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.orders.domain import Line
-from services.orders.models import SCHEMA, Base, KnownUnit
-from shared.db import driver
+from services.orders.models import SCHEMA, Base
+from shared.db import Db, driver
 from shared.errors import RuleViolation
 from shared.events.catalogue import PolicyChanged, PolicyParameters
 
@@ -92,30 +92,38 @@ async def apply_policy_changed(session: AsyncSession, event: PolicyChanged,
         < tuple_(statement.excluded.policy_version, statement.excluded.event_time)))
 
 
-async def _chain(session: AsyncSession, unit_id: str) -> tuple[list[str], str | None]:
-    """The unit and its parents upwards (as orders knows them), and the unit's administration."""
-    units: list[str] = []
-    administration: str | None = None
-    current: str | None = unit_id
-    while current and current not in units:
-        units.append(current)
-        row = (await session.execute(select(KnownUnit.parent_unit_id, KnownUnit.administration)
-                                     .where(KnownUnit.unit_id == current))).first()
-        if row is None:
-            break
-        administration = administration if len(units) > 1 else row[1]
-        current = row[0]
-    return units, administration
+# The unit and its parents upwards, as orders knows them; a cycle in the parents ends the walk.
+CHAIN = (
+    "WITH RECURSIVE chain (unit_id, parent_unit_id, administration, depth, seen) AS ("
+    "SELECT unit_id, parent_unit_id, administration, 1, ARRAY[unit_id] "
+    f"FROM {SCHEMA}.known_units WHERE unit_id = $1 "
+    "UNION ALL SELECT k.unit_id, k.parent_unit_id, k.administration, c.depth + 1, "
+    f"c.seen || k.unit_id FROM {SCHEMA}.known_units k "
+    "JOIN chain c ON k.unit_id = c.parent_unit_id WHERE k.unit_id <> ALL(c.seen)) "
+    "SELECT unit_id, parent_unit_id, administration FROM chain ORDER BY depth")
 
 
-async def check_order(session: AsyncSession, unit_id: str, lines: Sequence[Line],
+async def units_upwards(db: Db, unit_id: str) -> tuple[list[str], str | None]:
+    """The unit and its parents upwards, and the unit's administration, in one statement. A
+    parent orders has not learnt of yet still counts (its local rules may be known)."""
+    rows = await (await driver(db)).fetch(CHAIN, unit_id)
+    if not rows:
+        return [unit_id], None
+    units = [row[0] for row in rows]
+    last_parent = rows[-1][1]
+    if last_parent and last_parent not in units:
+        units.append(last_parent)
+    return units, rows[0][2]
+
+
+async def check_order(db: Db, unit_id: str, lines: Sequence[Line],
                       justification: str | None) -> None:
     # Straight to asyncpg (shared/db.py: driver): every POST /v1/orders reads it.
-    snapshot = await (await driver(session)).fetchval(
+    snapshot = await (await driver(db)).fetchval(
         f"SELECT policy FROM {SCHEMA}.policy_snapshot")
     if snapshot is None:
         return  # no policy-changed yet: the municipal defaults, which domain.py already applies
     policy = PolicyChanged.model_validate(snapshot)
-    units, administration = await _chain(session, unit_id)
+    units, administration = await units_upwards(db, unit_id)
     effective, source = resolve(policy, units, administration)
     check_lines(lines, justification, effective, unit_id=unit_id, source=source)

@@ -1,10 +1,10 @@
 """SQL of what the orders service owns: catalogue, orderers, orders, idempotency keys.
 
-The two hot paths — placing an order and listing orders — read what they need in one statement
-each (`OrderRepository.context`, `OrderRepository.listing`): every round trip costs, and the
-portal calls these most. Placing an order sends its statements straight to asyncpg in the
-request's transaction (shared/db.py: `driver`), as SQL text: through the session each cost
-≈ 0.3 ms of CPU more, which was most of a POST's time (docs/performance.md).
+The two hot paths — placing an order and listing orders — have classes of their own on a plain
+asyncpg connection (`OrderPlacement`, `OrderListing`) and read what they need in one statement
+each (`OrderPlacement.context`, `OrderListing.listing`): every round trip costs, and the portal
+calls these most. Through an ORM session each statement cost ≈ 0.3 ms of CPU more, and the
+session itself ≈ 16 % of a POST (docs/performance.md). Everything else goes through the session.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.orders.models import (
     SCHEMA,
     CatalogueItem,
-    IdempotencyKey,
     Order,
     Orderer,
 )
-from shared.db import driver
 
 ORDERS = cast(Table, Order.__table__)
 CLAIM = (f"INSERT INTO {SCHEMA}.idempotency_keys (caller_id, key, request_hash, order_id) "
          "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING order_id")
+CLAIMED = (f"SELECT request_hash, order_id FROM {SCHEMA}.idempotency_keys "
+           "WHERE caller_id = $1 AND key = $2")
 ORDER_COLUMNS = tuple(column.name for column in ORDERS.columns)
 INSERT_ORDER = (f"INSERT INTO {SCHEMA}.orders ({', '.join(ORDER_COLUMNS)}) VALUES "
                 f"({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))})")
@@ -117,12 +117,6 @@ class CatalogueRepository(_Repository):
         if not include_retired:
             query = query.where(CatalogueItem.retired_at.is_(None))
         return (await self.session.execute(query)).scalars().all()
-
-    async def for_order(self, item_ids: Sequence[str]) -> list[SimpleNamespace]:
-        """The requested items plus every current protector and case (rule U6), in one query;
-        rows with the attribute names of `CatalogueItem`."""
-        rows = await (await driver(self.session)).fetch(FOR_ORDER, list(item_ids))
-        return [SimpleNamespace(**row) for row in rows]
 
     async def add(self, values: dict[str, Any]) -> bool:
         """False when the item id is taken (also by a concurrent request)."""
@@ -209,21 +203,6 @@ class OrderRepository(_Repository):
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def insert(self, values: dict[str, Any]) -> None:
-        await (await driver(self.session)).execute(INSERT_ORDER, *(
-            json.dumps(values["lines"]) if name == "lines" else values[name]
-            for name in ORDER_COLUMNS))
-
-    async def context(self, unit_id: str, orderer_id: str, recipient: str | None
-                      ) -> OrderingContext | None:
-        statement = CONTEXT_SHARED if recipient is None else CONTEXT_PERSONAL
-        row = await (await driver(self.session)).fetchrow(statement, unit_id, orderer_id,
-                                                          recipient)
-        if row is None:
-            return None
-        return OrderingContext(unit_id=row[0], cost_centre=row[1], unit_head=row[2],
-                               parent_head=row[3], appointed=bool(row[4]), person_unit=row[5],
-                               person_employed=bool(row[6]), holds_device=bool(row[7]))
 
 
 class OrderListing:
@@ -290,15 +269,52 @@ class OrderListing:
         return [SimpleNamespace(**row) for row in await self.db.fetch(sql, *args)]
 
 
-class IdempotencyRepository(_Repository):
+class OrderPlacement:
+    """Placing an order (POST /v1/orders), on the request's asyncpg connection in its
+    transaction (shared/db.py: DriverTransaction): the portal's most frequent write sends only
+    these statements, so it needs no ORM session (docs/performance.md)."""
+
+    def __init__(self, db: asyncpg.Connection) -> None:
+        self.db = db
+
     async def claim(self, caller_id: str, key: str, request_hash: str,
                     order_id: uuid.UUID) -> bool:
         """True when this request owns the key. A concurrent holder of the same key makes this
         wait on the unique index until that transaction ends: then False (it committed) or True
         (it rolled back, e.g. a refusal, so this request is evaluated afresh)."""
-        row = await (await driver(self.session)).fetchrow(CLAIM, caller_id, key, request_hash,
-                                                          order_id)
-        return row is not None
+        return await self.db.fetchrow(CLAIM, caller_id, key, request_hash, order_id) is not None
 
-    async def get(self, caller_id: str, key: str) -> IdempotencyKey | None:
-        return await self.session.get(IdempotencyKey, (caller_id, key))
+    async def claimed(self, caller_id: str, key: str) -> tuple[str, uuid.UUID] | None:
+        """The request hash and order of a claimed key."""
+        row = await self.db.fetchrow(CLAIMED, caller_id, key)
+        return None if row is None else (row[0], row[1])
+
+    async def context(self, unit_id: str, orderer_id: str, recipient: str | None
+                      ) -> OrderingContext | None:
+        statement = CONTEXT_SHARED if recipient is None else CONTEXT_PERSONAL
+        row = await self.db.fetchrow(statement, unit_id, orderer_id, recipient)
+        if row is None:
+            return None
+        return OrderingContext(unit_id=row[0], cost_centre=row[1], unit_head=row[2],
+                               parent_head=row[3], appointed=bool(row[4]), person_unit=row[5],
+                               person_employed=bool(row[6]), holds_device=bool(row[7]))
+
+    async def items_for(self, item_ids: Sequence[str]) -> list[SimpleNamespace]:
+        """The requested items plus every current protector and case (rule U6), in one query;
+        rows with the attribute names of `CatalogueItem`."""
+        return [SimpleNamespace(**row) for row in await self.db.fetch(FOR_ORDER, list(item_ids))]
+
+    async def insert(self, values: dict[str, Any]) -> None:
+        await self.db.execute(INSERT_ORDER, *(
+            json.dumps(values["lines"]) if name == "lines" else values[name]
+            for name in ORDER_COLUMNS))
+
+    async def placed(self, order_id: uuid.UUID) -> SimpleNamespace | None:
+        """An order as placed, for an idempotent replay: a listing row (see LISTING), its
+        lines decoded."""
+        row = await self.db.fetchrow(f"{LISTING} WHERE o.order_id = $1", order_id)
+        if row is None:
+            return None
+        placed = SimpleNamespace(**row)
+        placed.lines = json.loads(placed.lines_json)
+        return placed

@@ -36,7 +36,7 @@ from services.orders.schemas import (
     problem_responses,
 )
 from shared.auth import CurrentUser, User, require_roles
-from shared.runtime import ReadConnection, SessionDep
+from shared.runtime import ReadConnection, SessionDep, WriteTransaction
 
 router = APIRouter(prefix="/v1")
 ItService = Annotated[User, Depends(require_roles("it-service"))]
@@ -183,9 +183,9 @@ async def me(session: SessionDep, user: CurrentUser) -> MeOut:
                             "port-in", "recipient-elsewhere", "retired", "sim-without-device",
                             "invalid-field"))})
 async def place_order(body: Annotated[OrderCreate, Body(openapi_examples=examples.ORDER_BODIES)],
-                      session: SessionDep, user: CurrentUser, response: Response,
+                      db: WriteTransaction, user: CurrentUser, response: Response,
                       idempotency_key: IdempotencyKey = None) -> OrderOut:
-    result, created = await service.submit(session, actor=user, data=body,
+    result, created = await service.submit(db, actor=user, data=body,
                                            idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/orders/{result.order.order_id}"
     if not created:

@@ -5,22 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from shared.db import execute_rows
+from shared.db import Db, execute_rows
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
 
 
-async def add_event(session: AsyncSession, event: Event, *, subject: str | None = None) -> Envelope:
+async def add_event(session: Db, event: Event, *, subject: str | None = None) -> Envelope:
     """Record `event` for publication; it is published only if the caller's transaction commits."""
     (envelope,) = await add_events(session, [(event, subject)])
     return envelope
 
 
 async def add_events(
-    session: AsyncSession, events: Sequence[tuple[Event, str | None]]
+    session: Db, events: Sequence[tuple[Event, str | None]]
 ) -> list[Envelope]:
     """`add_event` for many events at once (bulk receipts, imports): the same rows.
 

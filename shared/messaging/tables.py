@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.db import Db
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def backbone_tables(schema: str) -> BackboneTables:
     return BackboneTables(schema, outbox, inbox, audit_log)
 
 
-def tables_of(session: AsyncSession) -> BackboneTables:
+def tables_of(session: Db) -> BackboneTables:
     schema = session.info.get("schema")
     if not schema:
         raise RuntimeError("session was not made by a service sessionmaker (info['schema'] unset)")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.events.catalogue import PolicyChanged
+from services.orders import policy
+from shared.db import driver_transaction
+from shared.events.catalogue import PolicyChanged, UnitChanged, UnitRegistered
 from tests.lifecycle_policy_helpers import OWNER, set_administration_rules, set_unit_rules
 from tests.orders_world import Unit, World, uid
 from tests.system import RunningSystem, eventually
@@ -100,3 +102,28 @@ async def test_b5_an_older_policy_changed_arriving_late_changes_nothing(
     refused = await world.place(unit, orderer, employee, ADVANCED,
                                 justification="Field work with heavy photo documentation")
     assert refused.status_code == 422 and refused.json()["rule"] == "B5", refused.text
+
+
+async def test_b5_the_units_whose_local_rules_apply_are_the_unit_and_its_parents_upwards(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """The walk up the parents orders knows of (one recursive statement): a parent it has not
+    learnt of yet still counts, since policy-changed may already carry that unit's rules, and a
+    cycle in the parents (two unit-changed events racing) ends the walk instead of looping."""
+    world = World(system_inprocess, token_for)
+    top, middle, unit, unknown, a, b = (uid(p) for p in ("TOP", "MID", "U", "NEW", "A", "B"))
+
+    def registered(unit_id: str, parent: str | None, administration: str = "Adm 1"
+                   ) -> UnitRegistered:
+        return UnitRegistered(unit_id=unit_id, name=unit_id, administration=administration,
+                              cost_centre="41230", head_person_id=uid("head"),
+                              parent_unit_id=parent)
+
+    for event in (registered(top, unknown, "Adm top"), registered(middle, top, "Adm mid"),
+                  registered(unit, middle, "Adm unit"), registered(a, None),
+                  registered(b, a), UnitChanged(**registered(a, b).model_dump())):
+        await world.inject(event, subject=event.unit_id)
+    engine = system_inprocess.apps["orders"].state.runtime.engine
+    async with driver_transaction(engine, "orders") as db:
+        assert await policy.units_upwards(db, unit) == ([unit, middle, top, unknown], "Adm unit")
+        assert await policy.units_upwards(db, a) == ([a, b], "Adm 1")
+        assert await policy.units_upwards(db, unknown) == ([unknown], None)
