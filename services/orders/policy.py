@@ -116,11 +116,10 @@ async def units_upwards(db: Db, unit_id: str) -> tuple[list[str], str | None]:
     return units, rows[0][2]
 
 
-async def check_order(db: Db, unit_id: str, lines: Sequence[Line],
-                      justification: str | None) -> None:
-    # Straight to asyncpg (shared/db.py: driver): every POST /v1/orders reads it.
-    snapshot = await (await driver(db)).fetchval(
-        f"SELECT policy FROM {SCHEMA}.policy_snapshot")
+async def check_order(db: Db, snapshot: dict[str, Any] | None, unit_id: str,
+                      lines: Sequence[Line], justification: str | None) -> None:
+    """`snapshot`: the newest policy-changed's data, read with the order's context
+    (repository.OrderPlacement.context)."""
     if snapshot is None:
         return  # no policy-changed yet: the municipal defaults, which domain.py already applies
     policy = PolicyChanged.model_validate(snapshot)

@@ -48,16 +48,18 @@ FOR_ORDER = (f"SELECT * FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::te
 def _context(holder: str) -> str:
     """$1 the unit, $2 the orderer, $3 the recipient (NULL: the unit's own, shared device).
 
-    The last column is rule U5: the recipient (or, for a shared order, the unit) holds a phone
-    or tablet; `holder` picks whose devices count. A device whose kind orders has not learnt yet
-    counts: inventory's own compliance reports catch a SIM in a non-municipal device, and this
-    check must not block a holder."""
+    The next to last column is rule U5: the recipient (or, for a shared order, the unit) holds a
+    phone or tablet; `holder` picks whose devices count. A device whose kind orders has not
+    learnt yet counts: inventory's own compliance reports catch a SIM in a non-municipal device,
+    and this check must not block a holder. The last is the policy orders last learnt (rule
+    B5), if any: placing an order reads it every time."""
     return (
         "SELECT u.unit_id, u.cost_centre, u.head_person_id, p.head_person_id, "
         f"EXISTS (SELECT 1 FROM {SCHEMA}.orderers o WHERE o.unit_id = u.unit_id "
         "AND o.person_id = $2 AND o.active), r.unit_id, r.employed, "
         f"EXISTS (SELECT 1 FROM {SCHEMA}.held_devices d WHERE d.held AND {holder} "
-        "AND (d.kind IN ('phone', 'tablet') OR d.kind IS NULL)) "
+        "AND (d.kind IN ('phone', 'tablet') OR d.kind IS NULL)), "
+        f"(SELECT policy FROM {SCHEMA}.policy_snapshot) "
         f"FROM {SCHEMA}.known_units u "
         f"LEFT JOIN {SCHEMA}.known_units p ON p.unit_id = u.parent_unit_id "
         f"LEFT JOIN {SCHEMA}.known_people r ON r.person_id = $3::text "
@@ -166,6 +168,7 @@ class OrderingContext:
     person_unit: str | None  # rules O2, U8
     person_employed: bool  # rule U7
     holds_device: bool  # rule U5
+    policy: dict[str, Any] | None  # the newest policy-changed's data (rule B5), if any
 
 
 @dataclass(frozen=True)
@@ -297,7 +300,8 @@ class OrderPlacement:
             return None
         return OrderingContext(unit_id=row[0], cost_centre=row[1], unit_head=row[2],
                                parent_head=row[3], appointed=bool(row[4]), person_unit=row[5],
-                               person_employed=bool(row[6]), holds_device=bool(row[7]))
+                               person_employed=bool(row[6]), holds_device=bool(row[7]),
+                               policy=row[8])
 
     async def items_for(self, item_ids: Sequence[str]) -> list[SimpleNamespace]:
         """The requested items plus every current protector and case (rule U6), in one query;

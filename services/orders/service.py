@@ -109,7 +109,8 @@ async def _place(db: DriverTransaction, placement: OrderPlacement, actor: User,
     items = [to_domain(i) for i in await placement.items_for([r.item_id for r in requested])]
     lines = domain.resolve(requested, {i.item_id: i for i in items})
     domain.check_justification(lines, data.justification)
-    await policy.check_order(db, context.unit_id, lines, data.justification)  # rule B5
+    await policy.check_order(db, context.policy, context.unit_id, lines,  # rule B5
+                             data.justification)
     lines = domain.with_protection(lines, [i for i in items if i.kind == "accessory"])
     if any(line.item.kind == "subscription" for line in lines):
         domain.check_sim_has_device(lines, context.holds_device, recipient or context.unit_id)
