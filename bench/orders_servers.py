@@ -37,7 +37,7 @@ from shared.db import asyncpg_dsn
 from shared.events.base import encode, wrap
 from shared.events.catalogue import EmployeeHired, UnitRegistered
 from shared.messaging.transport import InProcessTransport
-from shared.runtime import create_app
+from shared.runtime import create_app, freeze_startup_heap
 from shared.settings import CommonSettings, OrdersSettings
 
 COPIED = ("orders", "idempotency_keys", "audit_log", "outbox")
@@ -71,6 +71,7 @@ async def serve_orders(database_url: str, port: int, public_key: str, fixture: s
             envelope = wrap(event)
             await transport.publish(event.routing_key(), encode(envelope),
                                     message_id=envelope.id, headers={})
+    freeze_startup_heap()  # once started, as the services' entry point does (shared/cli.py)
     print("READY", flush=True)
     await serving
 
@@ -193,6 +194,7 @@ async def serve_bare(database_url: str, port: int) -> None:
                                            log_level="warning", access_log=False))
     serving = asyncio.create_task(server.serve())
     await _started(server)
+    freeze_startup_heap()  # as for the service: the same garbage collector's work
     print("READY", flush=True)
     await serving
 

@@ -5,10 +5,10 @@ Under the public access principle (rule B1, P3) the audit log is a record that c
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from opentelemetry import trace
+from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,7 +48,8 @@ async def record_audits(session: Db, entries: list[dict[str, Any]]) -> None:
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value)
+    # pydantic-core's encoder: a third of the standard library's time on these snapshots.
+    return None if value is None else to_json(value).decode()
 
 
 async def audit_entries(

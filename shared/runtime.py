@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -245,14 +245,12 @@ async def _read_connection(request: Request) -> AsyncIterator[asyncpg.Connection
 ReadConnection = Annotated[asyncpg.Connection, Depends(_read_connection, scope="function")]
 
 
-async def _write_transaction(request: Request) -> AsyncIterator[DriverTransaction]:
+def write_transaction(request: Request) -> AbstractAsyncContextManager[DriverTransaction]:
     """The request's one transaction on a bare asyncpg connection (shared/db.py:
-    DriverTransaction), for a hot write path that needs no ORM: committed before the response
-    is sent, or rolled back."""
+    DriverTransaction), for a hot write path that needs no ORM session. The endpoint opens it
+    itself (`async with write_transaction(request) as db:`), so it commits before the
+    response is sent, or rolls back: as a yield dependency it would also cost FastAPI's exit
+    stack and a shielded cancel scope per request, ≈ 4 % of POST /v1/orders' CPU
+    (docs/performance.md)."""
     runtime: ServiceRuntime = request.app.state.runtime
-    async with driver_transaction(runtime.engine, runtime.spec.name) as db:
-        yield db
-
-
-WriteTransaction = Annotated[DriverTransaction,
-                             Depends(_write_transaction, scope="function")]
+    return driver_transaction(runtime.engine, runtime.spec.name)

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy import (
     Table,
     select,
@@ -310,7 +311,7 @@ class OrderPlacement:
 
     async def insert(self, values: dict[str, Any]) -> None:
         await self.db.execute(INSERT_ORDER, *(
-            json.dumps(values["lines"]) if name == "lines" else values[name]
+            to_json(values["lines"]).decode() if name == "lines" else values[name]
             for name in ORDER_COLUMNS))
 
     async def placed(self, order_id: uuid.UUID) -> SimpleNamespace | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response, status
 
 from services.orders import catalogue, examples, orderers, service
 from services.orders.repository import OrderFilter
@@ -36,7 +36,7 @@ from services.orders.schemas import (
     problem_responses,
 )
 from shared.auth import CurrentUser, User, require_roles
-from shared.runtime import ReadConnection, SessionDep, WriteTransaction
+from shared.runtime import ReadConnection, SessionDep, write_transaction
 
 router = APIRouter(prefix="/v1")
 ItService = Annotated[User, Depends(require_roles("it-service"))]
@@ -183,10 +183,11 @@ async def me(session: SessionDep, user: CurrentUser) -> MeOut:
                             "port-in", "recipient-elsewhere", "retired", "sim-without-device",
                             "invalid-field"))})
 async def place_order(body: Annotated[OrderCreate, Body(openapi_examples=examples.ORDER_BODIES)],
-                      db: WriteTransaction, user: CurrentUser, response: Response,
+                      request: Request, user: CurrentUser, response: Response,
                       idempotency_key: IdempotencyKey = None) -> OrderOut:
-    result, created = await service.submit(db, actor=user, data=body,
-                                           idempotency_key=idempotency_key)
+    async with write_transaction(request) as db:
+        result, created = await service.submit(db, actor=user, data=body,
+                                               idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/orders/{result.order.order_id}"
     if not created:
         response.status_code = status.HTTP_200_OK

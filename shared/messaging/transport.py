@@ -9,6 +9,7 @@ an unconfirmed row simply stays in the outbox and is published again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections import deque
@@ -97,11 +98,18 @@ class Transport(Protocol):
 
 def topic_matches(pattern: str, routing_key: str) -> bool:
     """AMQP topic semantics: `*` is exactly one word, `#` zero or more."""
+    return _topic_regex(pattern).fullmatch(routing_key) is not None
+
+
+@functools.cache
+def _topic_regex(pattern: str) -> re.Pattern[str]:
+    # Cached: the in-process transport asks for every message and every binding, and building
+    # the expression was most of that (a subscription's patterns are few and fixed).
     parts = []
     for word in pattern.split("."):
         parts.append({"*": r"[^.]+", "#": r".*"}.get(word, re.escape(word)))
     regex = r"\.".join(parts).replace(r".*\.", r"(?:.*\.)?").replace(r"\..*", r"(?:\..*)?")
-    return re.fullmatch(regex, routing_key) is not None
+    return re.compile(regex)
 
 
 @dataclass
