@@ -42,8 +42,13 @@ ORDER_COLUMNS = tuple(column.name for column in ORDERS.columns)
 INSERT_ORDER = (f"INSERT INTO {SCHEMA}.orders ({', '.join(ORDER_COLUMNS)}) VALUES "
                 f"({', '.join(f'${n}' for n in range(1, len(ORDER_COLUMNS) + 1))})")
 
+# The requested items, and the current protectors and cases that fit one of them (rule U6):
+# fitting no model in particular, or the model of a requested item.
 FOR_ORDER = (f"SELECT * FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::text[]) OR "
-             "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL)")
+             "(accessory_type IN ('screen-protector', 'case') AND retired_at IS NULL AND "
+             "(coalesce(cardinality(fits_model_ids), 0) = 0 OR fits_model_ids && ARRAY("
+             f"SELECT model_id FROM {SCHEMA}.catalogue_items WHERE item_id = ANY($1::text[]) "
+             "AND model_id IS NOT NULL)))")
 
 
 def _context(holder: str) -> str:
@@ -305,8 +310,8 @@ class OrderPlacement:
                                policy=row[8])
 
     async def items_for(self, item_ids: Sequence[str]) -> list[SimpleNamespace]:
-        """The requested items plus every current protector and case (rule U6), in one query;
-        rows with the attribute names of `CatalogueItem`."""
+        """The requested items plus the current protectors and cases that may fit them (rule
+        U6), in one query; rows with the attribute names of `CatalogueItem`."""
         return [SimpleNamespace(**row) for row in await self.db.fetch(FOR_ORDER, list(item_ids))]
 
     async def insert(self, values: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 
 from shared.events.catalogue import DeviceLost, EmployeeTransferred, EmploymentEnded
-from tests.orders_world import World, now
+from tests.orders_world import World, now, uid
 from tests.system import RunningSystem
 
 PROBLEM = "application/problem+json"
@@ -58,6 +58,37 @@ async def test_u6_nothing_is_added_when_the_order_has_them_or_the_model_needs_no
     assert [ln["added_for_rule"] for ln in own["lines"]] == [None, None, None]
     robust = (await world.place(unit, orderer, employee, "phone-robust-xcover7")).json()
     assert [ln["catalogue_item_id"] for ln in robust["lines"]] == ["phone-robust-xcover7"]
+
+
+async def test_u6_protection_for_the_model_or_for_any_model_is_added_never_another_models(
+        world: World) -> None:
+    """What fits a phone is a protector or case for its model or for no model in particular
+    (the model's own preferred); one for another model never is, however cheap."""
+    it, model = world.as_("it-4", "it-service"), uid("acme-one").lower()
+
+    async def add(item_id: str, **fields: object) -> None:
+        body = {"item_id": item_id, "monthly_price_sek": "0.00", "needs_protection": False,
+                **fields}
+        created = await world.orders.post("/v1/catalogue", json=body, headers=it)
+        assert created.status_code == 201, created.text
+
+    phone = f"phone-standard-{model}"
+    await add(phone, kind="phone", name="Acme One", tier="standard", model_id=model,
+              needs_protection=True, one_time_price_sek="3990.00")
+    await add(f"acc-protector-{model}", kind="accessory", name="Skärmskydd, Acme One",
+              accessory_type="screen-protector", fits_model_ids=[model],
+              one_time_price_sek="99.00")
+    await add(f"acc-case-universal-{model}", kind="accessory", name="Universalfodral",
+              accessory_type="case", fits_model_ids=[], one_time_price_sek="1.00")
+    await add(f"acc-case-other-{model}", kind="accessory", name="Skal, annan modell",
+              accessory_type="case", fits_model_ids=[f"{model}-other"],
+              one_time_price_sek="0.50")
+    unit, orderer, employee = await world.staffed_unit()
+    placed = await world.place(unit, orderer, employee, phone)
+    assert placed.status_code == 201, placed.text
+    added = {ln["catalogue_item_id"] for ln in placed.json()["lines"]
+             if ln["added_for_rule"] == "U6"}
+    assert added == {f"acc-protector-{model}", f"acc-case-universal-{model}"}
 
 
 async def test_u8_a_shared_device_is_ordered_for_the_unit_itself(world: World) -> None:
