@@ -8,7 +8,7 @@ requests/s, p50/p99 latency, the server's CPU per request, and the ratio real/ba
 The load generator is a minimal keep-alive HTTP/1.1 client, so that the client's own cost stays
 small next to the servers'.
 
-    python -m bench.orders_api [--clients 50] [--seconds 10] [--units 10]
+    python -m bench.orders_api [--clients 50] [--seconds 10] [--rounds 4] [--units 10]
 """
 
 from __future__ import annotations
@@ -227,6 +227,31 @@ async def appoint(server: Server, world: World) -> None:
     connection.close()
 
 
+async def interleaved(servers: list[Server], args: argparse.Namespace, world: World,
+                      make: Callable[[World, bool], MakeRequest]) -> tuple[Figures, Figures]:
+    """Both servers under the same load in alternating rounds (real, bare, bare, real, …), each
+    measured `seconds / rounds` at a time: this machine's speed drifts by tens of per cent over
+    a minute, and one phase after the other turned that drift into the ratio."""
+    measured: dict[bool, list[Figures]] = {True: [], False: []}
+    for round_ in range(args.rounds):
+        for server in servers if round_ % 2 == 0 else servers[::-1]:
+            warmup = args.warmup if round_ < 2 else args.warmup / 4
+            measured[server.real].append(await load(server, args.clients,
+                                                    args.seconds / args.rounds, warmup,
+                                                    make(world, server.real)))
+    return merged(measured[True]), merged(measured[False])
+
+
+def merged(parts: list[Figures]) -> Figures:
+    whole = Figures(parts[0].name)
+    for part in parts:
+        whole.latencies += part.latencies
+        whole.errors += part.errors
+        whole.seconds += part.seconds
+        whole.cpu_seconds += part.cpu_seconds
+    return whole
+
+
 async def same_orders_for_both(url: str) -> None:
     """The listing reads what the POST phase left, and the bare endpoint placed more orders
     than the service: give it the service's orders instead, so that both list the same rows."""
@@ -262,8 +287,9 @@ async def run(args: argparse.Namespace, url: str, public_key: Path) -> None:
                                           json.dumps({"units": world.units})))
         await appoint(servers[0], world)
         servers.append(await start_server("bare FastAPI + asyncpg, same SQL", False, url))
-        print(f"{args.clients} clients, {args.seconds:.0f} s per phase after "
-              f"{args.warmup:.0f} s warm-up, {os.cpu_count()} cores shared by both servers, "
+        print(f"{args.clients} clients, {args.seconds:.0f} s per server and phase in "
+              f"{args.rounds} alternating rounds after {args.warmup:.0f} s warm-up, "
+              f"{os.cpu_count()} cores shared by both servers, "
               f"PostgreSQL and the load generator; load average {os.getloadavg()[0]:.1f}")
         for title, request in (
                 ("POST /v1/orders (phone + subscription; U6 adds protector and case)",
@@ -272,8 +298,7 @@ async def run(args: argparse.Namespace, url: str, public_key: Path) -> None:
             print(title)
             if request is get_request:
                 await same_orders_for_both(url)
-            real, bare = [await load(s, args.clients, args.seconds, args.warmup,
-                                     request(world, s.real)) for s in servers]
+            real, bare = await interleaved(servers, args, world, request)
             report(real, bare)
         floor = await load(servers[0], args.clients, args.seconds / 2, args.warmup,
                            unit_request(world))
@@ -291,6 +316,8 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating rounds per server, sharing --seconds")
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--employees", type=int, default=20)
     args = parser.parse_args()
