@@ -106,8 +106,16 @@ async def driver_transaction(engine: AsyncEngine, schema: str
     closes the connection properly from async code."""
     async with engine.connect() as connection:
         raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
-        async with raw.transaction():
-            yield DriverTransaction(raw, {"schema": schema})
+        try:
+            async with raw.transaction():
+                yield DriverTransaction(raw, {"schema": schema})
+        finally:
+            # SQLAlchemy's reset on return rolls back only a transaction its adapter began, not
+            # this one: a COMMIT or ROLLBACK that never completed (cancelled twice, a broken
+            # socket) would hand the next request a connection inside a transaction. Such a
+            # connection is discarded instead.
+            if not raw.is_closed() and raw.is_in_transaction():
+                await connection.invalidate()
 
 
 async def driver(session: Db) -> asyncpg.Connection:

@@ -213,7 +213,6 @@ class OrderRepository(_Repository):
         return (await self.session.execute(query)).scalar_one_or_none()
 
 
-
 class OrderListing:
     """What a person may see and do, and GET /v1/orders' page: reads on a plain asyncpg
     connection — for the listing a pooled one outside any transaction (shared/runtime.py:

@@ -188,11 +188,14 @@ async def place_order(body: Annotated[OrderCreate, Body(openapi_examples=example
     async with write_transaction(request) as db:
         result, created = await service.submit(db, actor=user, data=body,
                                                idempotency_key=idempotency_key)
-    response.headers["Location"] = f"/v1/orders/{result.order.order_id}"
+        # Built before the commit: a failure here must not leave an order the caller was told
+        # nothing of.
+        placed = order_out(result.order, result.approver)
+    response.headers["Location"] = f"/v1/orders/{placed.order_id}"
     if not created:
         response.status_code = status.HTTP_200_OK
         response.headers["Idempotent-Replayed"] = "true"
-    return order_out(result.order, result.approver)
+    return placed
 
 
 @router.get("/orders", response_model=OrderPage, tags=["orders"],

@@ -88,9 +88,7 @@ async def _replay(placement: OrderPlacement, actor: User, key: str, fingerprint:
                        "key for a new order.", order_id=str(order_id))
     order = await placement.placed(order_id)
     assert order is not None
-    return OrderView(order, domain.approver_for(order.orderer_id, order.unit_head,
-                                                order.parent_head)
-                     if order.status == "submitted" else None)
+    return _listed_view(order)
 
 
 async def _place(db: DriverTransaction, placement: OrderPlacement, actor: User,
@@ -325,9 +323,14 @@ async def list_orders(db: asyncpg.Connection, *, actor: User, where: OrderFilter
              else await orders.scope_of(actor.person_id))
     rows = await orders.listing(scope, where, decode_cursor(cursor), limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    views = [OrderView(row, domain.approver_for(row.orderer_id, row.unit_head, row.parent_head)
-                       if row.status == "submitted" else None) for row in page]
-    return views, encode_cursor(page[-1]) if more else None
+    return [_listed_view(row) for row in page], encode_cursor(page[-1]) if more else None
+
+
+def _listed_view(row: Any) -> OrderView:
+    """A row of repository.LISTING (its unit's and parent unit's heads joined): who decides it
+    while it is submitted (rule O3)."""
+    return OrderView(row, domain.approver_for(row.orderer_id, row.unit_head, row.parent_head)
+                     if row.status == "submitted" else None)
 
 
 def encode_cursor(order: Any) -> str:

@@ -1,15 +1,17 @@
-"""shared.db.driver: statements sent straight to asyncpg share the session's transaction."""
+"""shared.db.driver: statements sent straight to asyncpg share the session's transaction; a
+driver transaction (no session) is as atomic."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import driver, make_engine, transaction
+from shared.db import driver, driver_transaction, execute_rows, make_engine, transaction
 
 
 @pytest.fixture
@@ -77,3 +79,28 @@ async def test_a_session_reused_after_commit_opens_a_new_transaction(
         await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
         await session.rollback()
     assert await rows(sessions) == [1]
+
+
+async def test_a_driver_transaction_commits_or_rolls_back_and_returns_a_clean_connection(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """shared.db.driver_transaction (POST /v1/orders): everything or nothing, and the pooled
+    connection goes back outside any transaction, also after a failure."""
+    table = sessions.kw["info"]["table"]
+    engine = sessions.kw["bind"]
+    async with driver_transaction(engine, "public") as db:
+        await (await driver(db)).execute(f"INSERT INTO {table} VALUES (1)")
+        await execute_rows(db, f"INSERT INTO {table} VALUES ($1)", [(2,), (3,)])
+        connection = db.connection
+    assert not connection.is_in_transaction()
+    with pytest.raises(Boom):
+        async with driver_transaction(engine, "public") as db:
+            await db.connection.execute(f"INSERT INTO {table} VALUES (4)")
+            raise Boom
+    assert not db.connection.is_in_transaction()
+    with pytest.raises(asyncpg.UniqueViolationError):
+        async with driver_transaction(engine, "public") as db:
+            await db.connection.execute(f"INSERT INTO {table} VALUES (5)")
+            await db.connection.execute(f"INSERT INTO {table} VALUES (1)")
+    assert await rows(sessions) == [1, 2, 3]
+    async with driver_transaction(engine, "public") as db:  # the pool's connections still work
+        assert await db.connection.fetchval(f"SELECT count(*) FROM {table}") == 3

@@ -38,6 +38,20 @@ async def test_a_retry_with_the_same_key_returns_the_same_order(world: World) ->
     assert len(await world.outbox("orders.order-submitted.v1", first.json()["order_id"])) == 1
 
 
+async def test_a_retry_after_the_decision_returns_the_order_as_it_is_now(world: World) -> None:
+    unit, orderer, employee = await world.staffed_unit()
+    key = str(uuid.uuid4())
+    first = await world.place(unit, orderer, employee, PHONE, key=key)
+    assert first.json()["approver_person_id"] == unit.head  # rule O3
+    assert (await world.approve(first.json(), unit.head)).status_code == 200
+    retry = await world.place(unit, orderer, employee, PHONE, key=key)
+    assert retry.status_code == 200 and retry.headers["idempotent-replayed"] == "true"
+    now = await world.orders.get(f"/v1/orders/{first.json()['order_id']}",
+                                 headers=world.as_(orderer, "orderer"))
+    assert retry.json() == now.json()
+    assert retry.json()["status"] == "approved" and retry.json()["approver_person_id"] is None
+
+
 async def test_a_key_reused_for_a_different_order_is_a_conflict(world: World) -> None:
     unit, orderer, employee = await world.staffed_unit()
     key = str(uuid.uuid4())

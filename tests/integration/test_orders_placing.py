@@ -84,11 +84,15 @@ async def test_u6_protection_for_the_model_or_for_any_model_is_added_never_anoth
               accessory_type="case", fits_model_ids=[f"{model}-other"],
               one_time_price_sek="0.50")
     unit, orderer, employee = await world.staffed_unit()
-    placed = await world.place(unit, orderer, employee, phone)
-    assert placed.status_code == 201, placed.text
-    added = {ln["catalogue_item_id"] for ln in placed.json()["lines"]
-             if ln["added_for_rule"] == "U6"}
-    assert added == {f"acc-protector-{model}", f"acc-case-universal-{model}"}
+    try:
+        placed = await world.place(unit, orderer, employee, phone)
+        assert placed.status_code == 201, placed.text
+        added = {ln["catalogue_item_id"] for ln in placed.json()["lines"]
+                 if ln["added_for_rule"] == "U6"}
+        assert added == {f"acc-protector-{model}", f"acc-case-universal-{model}"}
+    finally:  # the universal case would fit every other test's phones too
+        for item in (f"acc-case-universal-{model}", f"acc-case-other-{model}"):
+            await world.orders.post(f"/v1/catalogue/{item}/retire", headers=it)
 
 
 async def test_u8_a_shared_device_is_ordered_for_the_unit_itself(world: World) -> None:
