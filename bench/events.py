@@ -142,8 +142,17 @@ async def end_to_end(broker_url: str, kind: str, events: int, replicas: int = 0
         await drop(probe)
 
 
+@dataclass
+class Latencies:
+    """Seconds from each event's commit: to its effect's commit, and to its outbox row being
+    marked sent (relay and broker confirm; the rest is delivery and the consumer)."""
+
+    to_effect: list[float]
+    to_sent: list[float]
+
+
 async def latency_at(broker_url: str, kind: str, rate: float, seconds: float,
-                     warmup: float = 2.0) -> list[float]:
+                     warmup: float = 2.0) -> Latencies:
     """Emit at a steady rate, one small transaction every 10 ms; commit-to-effect latencies of
     what was emitted after `warmup` seconds at the same rate. The first half second of a run
     opens pool connections and prepares statements: 100-500 of its events took 50-110 ms, by
@@ -168,9 +177,14 @@ async def latency_at(broker_url: str, kind: str, rate: float, seconds: float,
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
         await wait_for_all(probe, emitted)
         async with probe.engine.connect() as connection:
-            rows = (await connection.execute(text(
-                f'SELECT key, extract(epoch from applied_at) FROM "{probe.name}".effects'))).all()
-        return [float(applied) - committed[key] for key, applied in rows if key in committed]
+            rows = [(key, float(applied), float(sent)) for key, applied, sent in (
+                await connection.execute(text(
+                    'SELECT e.key, extract(epoch from e.applied_at), '
+                    f'extract(epoch from o.sent_at) FROM "{probe.name}".effects e '
+                    f'JOIN "{probe.name}".outbox o '
+                    'ON o.event_id = e.event_id'))).all() if key in committed]
+        return Latencies([applied - committed[key] for key, applied, _ in rows],
+                         [sent - committed[key] for key, _, sent in rows])
     finally:
         await probe.stop()
         await drop(probe)
@@ -234,17 +248,20 @@ async def run(args: argparse.Namespace, broker_url: str) -> None:
     latencies = await latency_at(broker_url, "rabbitmq", rabbit.rate / 2, args.latency_seconds,
                                  args.latency_warmup)
     print(f"commit-to-effect at {rabbit.rate / 2:.0f}/s:            "
-          f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
-          f"p99 {percentile(latencies, 99) * 1000:.1f} ms  (n={len(latencies)}, after "
-          f"{args.latency_warmup:.0f} s warm-up)")
+          f"p50 {percentile(latencies.to_effect, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(latencies.to_effect, 99) * 1000:.1f} ms  "
+          f"(n={len(latencies.to_effect)}, after {args.latency_warmup:.0f} s warm-up)")
+    print(f"  of which commit to marked sent (relay, confirm): "
+          f"p50 {percentile(latencies.to_sent, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(latencies.to_sent, 99) * 1000:.1f} ms")
     inproc, dups = await end_to_end(broker_url, "inprocess", args.events)
     print(f"end to end, in-process transport:                {inproc.rate:8.0f} events/s  "
           f"duplicates {dups}")
     latencies = await latency_at(broker_url, "inprocess", inproc.rate / 2,
                                  args.latency_seconds, args.latency_warmup)
     print(f"in-process commit-to-effect at {inproc.rate / 2:.0f}/s: "
-          f"p50 {percentile(latencies, 50) * 1000:.1f} ms  "
-          f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
+          f"p50 {percentile(latencies.to_effect, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(latencies.to_effect, 99) * 1000:.1f} ms")
     for replicas in (int(r) for r in args.replicas.split(",") if r):
         figures, dups = await end_to_end(broker_url, "rabbitmq", args.events, replicas=replicas)
         print(f"{replicas} consumer replica process(es):                 "
