@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -97,15 +98,22 @@ Db = AsyncSession | DriverTransaction
 
 
 @asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[tuple[AsyncConnection,
+                                                                     asyncpg.Connection]]:
+    """A pooled asyncpg connection, outside any transaction, with the Core connection it was
+    checked out through. That Core connection never executes, so it begins nothing; closing it
+    keeps the pool's checkout checks and returns the connection (or closes one beyond the
+    pool's size) properly from async code — a bare raw_connection().close() cannot close an
+    asyncpg connection."""
+    async with engine.connect() as connection:
+        yield connection, (await connection.get_raw_connection()).driver_connection
+
+
+@asynccontextmanager
 async def driver_transaction(engine: AsyncEngine, schema: str
                              ) -> AsyncIterator[DriverTransaction]:
-    """Commit on success, roll back on any exception; the connection goes back to the pool.
-
-    Checked out through a Core connection that never executes (shared/runtime.py:
-    ReadConnection does the same): SQLAlchemy's pool keeps its checkout checks and returns or
-    closes the connection properly from async code."""
-    async with engine.connect() as connection:
-        raw: asyncpg.Connection = (await connection.get_raw_connection()).driver_connection
+    """Commit on success, roll back on any exception; the connection goes back to the pool."""
+    async with pooled_driver(engine) as (connection, raw):
         try:
             async with raw.transaction():
                 yield DriverTransaction(raw, {"schema": schema})

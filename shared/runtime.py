@@ -25,7 +25,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier
-from shared.db import DriverTransaction, driver_transaction, make_engine, transaction
+from shared.db import (
+    DriverTransaction,
+    driver_transaction,
+    make_engine,
+    pooled_driver,
+    transaction,
+)
 from shared.errors import install_problem_handlers, problem
 from shared.events.base import Event
 from shared.messaging.consumer import EventConsumer, Handler
@@ -235,11 +241,8 @@ async def _read_connection(request: Request) -> AsyncIterator[asyncpg.Connection
     transaction and no ORM session, whose BEGIN, COMMIT and bookkeeping cost GET /v1/orders
     ≈ 15 % of its CPU (docs/performance.md). Each statement reads what was committed when it
     started. Back to the pool before the response is sent."""
-    # Through a Core connection that is never used to execute: it begins nothing, and closing
-    # it returns the pooled connection (or closes one beyond the pool's size) properly from
-    # async code — a bare raw_connection().close() cannot close an asyncpg connection.
-    async with request.app.state.runtime.engine.connect() as connection:
-        yield (await connection.get_raw_connection()).driver_connection
+    async with pooled_driver(request.app.state.runtime.engine) as (_, connection):
+        yield connection
 
 
 ReadConnection = Annotated[asyncpg.Connection, Depends(_read_connection, scope="function")]
