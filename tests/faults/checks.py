@@ -157,7 +157,8 @@ class ProbeProcess:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tests.faults.probe_process", role, database_url,
                 broker_url, probe, *options,
-                cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=stderr)
+                cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+                limit=16 * 2**20)  # the last record counts handler runs for every key
         child = cls(process, log)
         child.reader = asyncio.create_task(child._read())
         ready = asyncio.create_task(child.ready.wait())

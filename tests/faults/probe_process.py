@@ -1,7 +1,7 @@
 """A probe consumer or relay in a process of its own, so a fault test can SIGKILL it for real.
 
     python -m tests.faults.probe_process consumer DATABASE_URL BROKER_URL PROBE [--kill-key K
-        --kill-at after-commit|before-commit] [--fail-prefix P --delivery-limit N]
+        --kill-at after-commit|before-commit] [--fail-prefix P --delivery-limit N] [--hold]
     python -m tests.faults.probe_process relay DATABASE_URL BROKER_URL PROBE [--kill-key K]
 
 It attaches to a probe whose schema the test already created. It kills itself with SIGKILL (no
@@ -13,8 +13,9 @@ It attaches to a probe whose schema the test already created. It kills itself wi
   sent (the claim transaction is still open).
 
 With `--fail-prefix` the consumer's handler fails for every key with that prefix (poison), and
-the process measures nothing itself: fault scenario 8 runs its consumer here so that its rate is
-the consumer's own, not shared with the test process's event loop and heap.
+the process measures nothing itself: fault scenario 8 runs its consumers here so that their rates
+are their own, not shared with the test process's event loop and heap. `--hold` makes it wait
+for SIGUSR1 before subscribing, so that two of them can be started at the same moment.
 
 Protocol on stdout, one line each, flushed: `READY` (after subscribing), then JSON records the
 test reads back; on SIGTERM a last record with how often the handler ran per key.
@@ -105,8 +106,21 @@ async def run_consumer(args: argparse.Namespace) -> None:
         if victim_committed and args.kill_at == "after-commit":
             die("after-commit", args.kill_key)  # the transport would ack right after we return
 
+    if args.hold:
+        await held_until_go()
     await probe.transport.subscribe(observed(probe.consumer.subscription(), after_processing))
-    await serve(probe)
+    await serve(probe, announce=not args.hold)
+
+
+async def held_until_go() -> None:
+    """`READY` before subscribing, then wait for SIGUSR1: fault scenario 8 starts two consumers
+    at the same moment, after both processes finished starting (imports take ~1 s)."""
+    go = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, go.set)
+    say("READY")
+    await go.wait()
+    loop.remove_signal_handler(signal.SIGUSR1)
 
 
 @dataclasses.dataclass
@@ -157,8 +171,9 @@ async def run_relay(args: argparse.Namespace) -> None:
     await serve(probe)
 
 
-async def serve(probe: Probe) -> None:
-    say("READY")
+async def serve(probe: Probe, *, announce: bool = True) -> None:
+    if announce:
+        say("READY")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -182,7 +197,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--fail-prefix")
     parser.add_argument("--delivery-limit", type=int, default=3)
+    parser.add_argument("--hold", action="store_true",
+                        help="say READY before subscribing; subscribe on SIGUSR1")
+    parser.add_argument("--cpu", type=int, help="run on this CPU only")
     args = parser.parse_args()
+    if args.cpu is not None:  # before any thread starts: threads inherit it
+        os.sched_setaffinity(0, {args.cpu})
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     asyncio.run(run_consumer(args) if args.role == "consumer" else run_relay(args))
 

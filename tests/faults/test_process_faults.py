@@ -10,6 +10,8 @@ Processes that must die for real (a relay, a consumer) run as `tests/faults/prob
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import random
 import re
 import signal
@@ -292,84 +294,145 @@ class ThroughputShortfall(AssertionError):
     pass
 
 
-# Rounds of ~1.5 s: shorter ones (1,000 events) let a scheduling hiccup of this 2-core machine
-# swing one round's rate by ±20 %.
-HEALTHY_PER_ROUND = 3000
-POISON_PER_ROUND = 15  # handler always fails: DELIVERY_LIMIT deliveries each
-INVALID_PER_ROUND = 15  # schema-invalid: dead-lettered on its first delivery
-PAIRS = 6
+# Per stream and round. Two consumers share the machine, each ≈ 1,000 events/s: ≈ 5 s a round.
+HEALTHY_PER_ROUND = 5000
+POISON_PER_ROUND = 25  # handler always fails: DELIVERY_LIMIT deliveries each
+INVALID_PER_ROUND = 25  # schema-invalid: dead-lettered on its first delivery
+ROUNDS = 3
+WINDOW_END = 0.9  # the window closes when the faster stream has applied this share
 
 
-async def drain_round(probe_factory: ProbeFactory, database_url: str, broker_url: str,
-                      log: Path, bad: bool) -> tuple[float, int]:
-    """Load the queue, then start a consumer process: healthy events/s until the last one
-    committed, and how many times healthy handlers ran again because a poison one failed beside
-    them.
+@dataclasses.dataclass
+class Stream:
+    """One consumer process and the queue it drains: clean, or with poison and invalid events
+    spread evenly through it."""
 
-    Loading first measures the consumer alone; the relay's pace would otherwise set the rate. The
-    consumer runs as a process of its own, like a service's: in this process it would share the
-    event loop and the heap of the whole suite (its session-wide services, every test's garbage),
-    which slowed poisoned rounds more than clean ones (0.80 inside the suite, 0.93 alone)."""
-    probe = await poison_probe(probe_factory, run_relay=False)
-    await declare_inbox(broker_url, probe)
-    healthy = [f"healthy-{i:04d}" for i in range(HEALTHY_PER_ROUND)]
-    poison = [f"poison-{i:02d}" for i in range(POISON_PER_ROUND if bad else 0)]
-    invalid = [f"invalid-{i:02d}" for i in range(INVALID_PER_ROUND if bad else 0)]
-    messages = [probe.raw_message(key) for key in healthy]
-    wrong = [probe.raw_message(k) for k in poison] + [invalid_message(probe, k) for k in invalid]
-    random.Random(8).shuffle(wrong)
-    for index, message in enumerate(wrong):  # spread evenly through the healthy stream
-        messages.insert((index + 1) * len(messages) // (len(wrong) + 1), message)
-    await publish_all(probe.transport, messages)
+    probe: Probe
+    healthy: list[str]
+    poison: list[str]
+    invalid: list[str]
+    consumer: ProbeProcess | None = None
 
-    count = f"SELECT count(*) FROM \"{probe.name}\".effects WHERE key LIKE 'healthy-%'"
+    @classmethod
+    async def loaded(cls, probe_factory: ProbeFactory, broker_url: str, bad: bool) -> Stream:
+        probe = await poison_probe(probe_factory, run_relay=False)
+        await declare_inbox(broker_url, probe)
+        stream = cls(probe, [f"healthy-{i:04d}" for i in range(HEALTHY_PER_ROUND)],
+                     [f"poison-{i:02d}" for i in range(POISON_PER_ROUND if bad else 0)],
+                     [f"invalid-{i:02d}" for i in range(INVALID_PER_ROUND if bad else 0)])
+        messages = [probe.raw_message(key) for key in stream.healthy]
+        wrong = ([probe.raw_message(k) for k in stream.poison]
+                 + [invalid_message(probe, k) for k in stream.invalid])
+        random.Random(8).shuffle(wrong)
+        for index, message in enumerate(wrong):
+            messages.insert((index + 1) * len(messages) // (len(wrong) + 1), message)
+        await publish_all(probe.transport, messages)
+        return stream
 
-    async def healthy_done() -> bool:
-        return int(await scalar(probe, count)) >= len(healthy)
+    async def start(self, log: Path, database_url: str, broker_url: str) -> None:
+        self.consumer = await ProbeProcess.start(
+            log, "consumer", database_url, broker_url, self.probe.name, "--fail-prefix",
+            "poison-", "--delivery-limit", str(DELIVERY_LIMIT), "--prefetch", "64", "--hold",
+            "--cpu", str(max(os.sched_getaffinity(0))))
 
-    consumer = await ProbeProcess.start(
-        log, "consumer", database_url, broker_url, probe.name, "--fail-prefix", "poison-",
-        "--delivery-limit", str(DELIVERY_LIMIT), "--prefetch", "64")
+    def go(self) -> None:
+        assert self.consumer is not None
+        self.consumer.process.send_signal(signal.SIGUSR1)
+
+    def applied_sql(self) -> str:
+        return (f"(SELECT count(*) FROM \"{self.probe.name}\".effects "
+                "WHERE key LIKE 'healthy-%')")
+
+    async def check_and_stop(self, broker_url: str) -> int:
+        """0 lost, 0 twice, the bad events in the DLQ; returns how many times healthy handlers
+        ran again because a poison one failed beside them."""
+        assert self.consumer is not None
+        try:
+            await assert_exactly_once(self.probe, self.healthy, timeout=120)
+            seen: Counter[str] = Counter(r["key"] for r in self.consumer.records if "key" in r)
+            await check_dead_letters(self.probe, broker_url, seen, self.poison, self.invalid)
+        finally:
+            await self.consumer.stop()
+        runs = next(r["handler_runs"] for r in self.consumer.records if "handler_runs" in r)
+        return sum(runs[key] for key in self.healthy) - len(self.healthy)
+
+
+async def side_by_side_round(probe_factory: ProbeFactory, database_url: str, broker_url: str,
+                             logs: Path, clean_first: bool) -> tuple[float, float, int]:
+    """A clean and a poisoned stream drained at the same time by two consumer processes on one
+    CPU: healthy events/s of each over one window, and the poisoned stream's healthy re-runs.
+
+    At the same time rather than one after the other: this 2-core machine's speed drifts by tens
+    of per cent within seconds (a clean round alone read 1,600–2,900 events/s), and a drift
+    between two rounds went straight into their ratio (CI once read a median of 0.82 here from
+    pairs of 0.77–1.02). Side by side a slow moment slows both. On one CPU, because the
+    scheduler shares one CPU fairly between two busy processes but not two CPUs with PostgreSQL
+    and RabbitMQ (unpinned rounds read 0.55–1.85). The queues are loaded first and the consumers
+    subscribe on one signal, so the consumer's pace is measured, not the loader's; the window
+    opens once both run and closes while both still do."""
+    clean, bad = [await Stream.loaded(probe_factory, broker_url, poisoned)
+                  for poisoned in (False, True)]
+    streams = (clean, bad) if clean_first else (bad, clean)
     try:
-        # From READY (it subscribed just before) to the last healthy effect committed.
-        started = time.monotonic()
-        assert await wait_until(healthy_done, 120, 0.01)
-        rate = len(healthy) / (time.monotonic() - started)
-        await assert_exactly_once(probe, healthy)
-        seen: Counter[str] = Counter(r["key"] for r in consumer.records if "key" in r)
-        await check_dead_letters(probe, broker_url, seen, poison, invalid)
+        for index, stream in enumerate(streams):
+            await stream.start(logs / f"consumer-{index}.log", database_url, broker_url)
+        for stream in streams:
+            stream.go()
+        counts = f"SELECT {clean.applied_sql()}, {bad.applied_sql()}"
+
+        async def applied() -> tuple[int, int]:
+            async with clean.probe.engine.connect() as connection:
+                row = (await connection.execute(text(counts))).one()
+            return int(row[0]), int(row[1])
+
+        await asyncio.sleep(0.3)  # both subscribed and past their first batches
+        opened, (clean_before, bad_before) = time.monotonic(), await applied()
+
+        async def window_closes() -> bool:
+            return max(await applied()) >= WINDOW_END * HEALTHY_PER_ROUND
+
+        assert await wait_until(window_closes, 120, 0.01)
+        closed, (clean_after, bad_after) = time.monotonic(), await applied()
+        assert min(clean_before, bad_before) > 0, "the window opened before both consumers ran"
+        assert max(clean_after, bad_after) < HEALTHY_PER_ROUND, "the window closed too late"
+        seconds = closed - opened
+        clean_rate, bad_rate = ((after - before) / seconds for before, after in
+                                ((clean_before, clean_after), (bad_before, bad_after)))
+        assert await clean.check_and_stop(broker_url) == 0, (
+            "nothing failed in the clean stream, so no handler may run twice")
+        reruns = await bad.check_and_stop(broker_url)
     finally:
-        await consumer.stop()
-    runs = next(r["handler_runs"] for r in consumer.records if "handler_runs" in r)
-    return rate, sum(runs[key] for key in healthy) - len(healthy)
+        for stream in streams:
+            if stream.consumer is not None:
+                await stream.consumer.stop()
+    return clean_rate, bad_rate, reruns
 
 
 async def test_08_healthy_throughput_kept_at_90_percent_with_poison_in_the_stream(
         probe_factory: ProbeFactory, database_url: str, broker_url: str, tmp_path: Path) -> None:
-    """Clean and poisoned rounds alternate, in pairs: each pair's rounds run back to back, so
-    background load on a 2-core machine (other suites, other brokers) hits both alike; the
-    median over the pairs ignores disturbed pairs.
+    """A clean and a poisoned stream, drained side by side (see `side_by_side_round`); the
+    median over the rounds, which alternate which consumer starts first.
 
-    "At least ~90 %": a poison message costs ≈ 6 ms of the consumer's time over its three
-    attempts (≈ 7 % of the healthy rate at this 0.5 % poison share); with the consumer in its own
-    process the median measured 0.89–0.97 here, single rounds swinging by ±10 %. The bar is
-    0.85, ~90 % within what the machine resolves. The extra work itself is asserted exactly:
-    healthy handlers re-run at most one savepoint chunk per poison message, never in a clean
-    round. A stalled worker or a transaction per attempt would break both."""
-    pairs: list[tuple[float, float]] = []
+    "At least ~90 %": with 0.5 % poison and 0.5 % invalid events the rounds read 0.90–0.95
+    here (median 0.93); the bar is 0.85. The two consumers also share PostgreSQL and RabbitMQ,
+    so work that poison adds there slows both and the ratio sees the consumer's own share of
+    it: what it proves is that poison neither stalls a consumer nor makes it redo healthy work
+    beyond the bound asserted exactly here — healthy handlers re-run at most one savepoint
+    chunk per poison message, never in the clean stream."""
+    rounds: list[tuple[float, float]] = []
     reruns: list[int] = []
-    for _ in range(PAIRS):
-        (clean, clean_reruns), (bad, bad_reruns) = [
-            await drain_round(probe_factory, database_url, broker_url,
-                              tmp_path / f"consumer-{len(pairs)}-{poisoned}.log", poisoned)
-            for poisoned in (False, True)]
-        assert clean_reruns == 0, "nothing failed, so no handler may run twice"
-        pairs.append((clean, bad))
-        reruns.append(bad_reruns)
-    ratio = statistics.median(bad / clean for clean, bad in pairs)
-    print(f"\n[8] healthy events/s (clean, with {POISON_PER_ROUND} poison + {INVALID_PER_ROUND} "
-          f"invalid per {HEALTHY_PER_ROUND}): {[(round(c), round(b)) for c, b in pairs]}; "
-          f"median ratio {ratio:.3f}; healthy handlers re-run per round {reruns}")
+    for index in range(ROUNDS):
+        logs = tmp_path / f"round-{index}"
+        logs.mkdir()
+        clean, bad, again = await side_by_side_round(probe_factory, database_url, broker_url,
+                                                     logs, clean_first=index % 2 == 0)
+        rounds.append((clean, bad))
+        reruns.append(again)
+    ratio = statistics.median(bad / clean for clean, bad in rounds)
+    print(f"\n[8] healthy events/s side by side (clean, with {POISON_PER_ROUND} poison + "
+          f"{INVALID_PER_ROUND} invalid per {HEALTHY_PER_ROUND}): "
+          f"{[(round(c), round(b)) for c, b in rounds]}; median ratio {ratio:.3f}; "
+          f"healthy handlers re-run per round {reruns}")
     # The work a poison message adds, exactly: only its first attempt shares a savepoint chunk
     # with healthy handlers (at most CHUNK - 1 of them run again); its later attempts run beside
     # the batch and invalid events never reach a handler.
