@@ -385,16 +385,19 @@ async def side_by_side_round(probe_factory: ProbeFactory, database_url: str, bro
                 row = (await connection.execute(text(counts))).one()
             return int(row[0]), int(row[1])
 
-        await asyncio.sleep(0.3)  # both subscribed and past their first batches
-        opened, (clean_before, bad_before) = time.monotonic(), await applied()
+        async def reading(until: Callable[[tuple[int, int]], bool]) -> tuple[float, int, int]:
+            """When the counts first satisfy `until`: the time and both counts, one query."""
+            while True:
+                counts = await applied()
+                if until(counts):
+                    return time.monotonic(), *counts
+                await asyncio.sleep(0.01)
 
-        async def window_closes() -> bool:
-            return max(await applied()) >= WINDOW_END * HEALTHY_PER_ROUND
-
-        assert await wait_until(window_closes, 120, 0.01)
-        closed, (clean_after, bad_after) = time.monotonic(), await applied()
-        assert min(clean_before, bad_before) > 0, "the window opened before both consumers ran"
-        assert max(clean_after, bad_after) < HEALTHY_PER_ROUND, "the window closed too late"
+        # Open once both consumers applied their first batches, close while both still run.
+        opened, clean_before, bad_before = await asyncio.wait_for(
+            reading(lambda counts: min(counts) >= 100), 60)
+        closed, clean_after, bad_after = await asyncio.wait_for(
+            reading(lambda counts: max(counts) >= WINDOW_END * HEALTHY_PER_ROUND), 120)
         seconds = closed - opened
         clean_rate, bad_rate = ((after - before) / seconds for before, after in
                                 ((clean_before, clean_after), (bad_before, bad_after)))
