@@ -378,11 +378,11 @@ async def side_by_side_round(probe_factory: ProbeFactory, database_url: str, bro
             await stream.start(logs / f"consumer-{index}.log", database_url, broker_url)
         for stream in streams:
             stream.go()
-        counts = f"SELECT {clean.applied_sql()}, {bad.applied_sql()}"
+        both_applied = f"SELECT {clean.applied_sql()}, {bad.applied_sql()}"
 
         async def applied() -> tuple[int, int]:
             async with clean.probe.engine.connect() as connection:
-                row = (await connection.execute(text(counts))).one()
+                row = (await connection.execute(text(both_applied))).one()
             return int(row[0]), int(row[1])
 
         async def reading(until: Callable[[tuple[int, int]], bool]) -> tuple[float, int, int]:
