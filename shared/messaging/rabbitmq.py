@@ -70,7 +70,7 @@ def _cancelled_by_caller() -> bool:
 class RabbitTransport:
     def __init__(
         self, url: str, *, exchange: str, dead_letter_exchange: str, connection_name: str,
-        heartbeat: int = 10, publish_timeout: float = 5.0, batch_workers: int = 2,
+        heartbeat: int = 10, publish_timeout: float = 5.0, batch_workers: int = 1,
         event_log_queue: str | None = None, event_log_max_age: str = "30D",
     ) -> None:
         self._url = url
@@ -276,12 +276,23 @@ class RabbitTransport:
             await queue.bind(exchange, routing_key=key)
         self._channels.append(channel)
 
-        # Deliveries queue up locally and are applied in batches (one transaction each) by a
-        # few workers; prefetch bounds how many are unacked at any time.
+        # Deliveries queue up locally and are applied in batches (one transaction each) by
+        # `batch_workers` workers; prefetch bounds how many are unacked at any time. One by
+        # default: while its batch commits the next one gathers, so batches are larger and the
+        # latency lower than with two splitting a trickle (docs/performance.md, fifth session).
+        # Redeliveries (an earlier attempt failed) go to a worker of their own: a poison
+        # message's retries are applied one by one and must not lengthen the batches' rounds
+        # (fault scenario 8).
         pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        retries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         for _ in range(self._batch_workers):
             self._workers.append(asyncio.create_task(self._work(subscription, pending)))
-        await queue.consume(pending.put, no_ack=False)
+        self._workers.append(asyncio.create_task(self._work(subscription, retries)))
+
+        async def arrived(message: AbstractIncomingMessage) -> None:
+            (retries if self._attempt(message) > 1 else pending).put_nowait(message)
+
+        await queue.consume(arrived, no_ack=False)
 
     async def _work(self, subscription: Subscription,
                     pending: asyncio.Queue[AbstractIncomingMessage]) -> None:
@@ -361,12 +372,14 @@ class RabbitTransport:
         return False
 
     @staticmethod
-    def _delivery(message: AbstractIncomingMessage) -> Delivery:
-        headers = dict(message.headers or {})
+    def _attempt(message: AbstractIncomingMessage) -> int:
         # quorum queues count earlier failed deliveries in x-delivery-count
-        attempt = int(str(headers.get("x-delivery-count") or 0)) + 1
+        return int(str((message.headers or {}).get("x-delivery-count") or 0)) + 1
+
+    @classmethod
+    def _delivery(cls, message: AbstractIncomingMessage) -> Delivery:
         return Delivery(message.body, message.routing_key or "", message.message_id,
-                        headers, attempt)
+                        dict(message.headers or {}), cls._attempt(message))
 
     async def _dead_letter(
         self, subscription: Subscription, message: AbstractIncomingMessage, reason: str
