@@ -144,8 +144,9 @@ async def end_to_end(broker_url: str, kind: str, events: int, replicas: int = 0
 
 @dataclass
 class Latencies:
-    """Seconds from each event's commit: to its effect's commit, and to its outbox row being
-    marked sent (relay and broker confirm; the rest is delivery and the consumer)."""
+    """Seconds from each event's commit: to its effect's commit, and to the relay claiming its
+    outbox row (`sent_at` is `now()` of the relay's claim transaction, i.e. when that round
+    began; the rest is publish, confirm, delivery and the consumer)."""
 
     to_effect: list[float]
     to_sent: list[float]
@@ -251,7 +252,7 @@ async def run(args: argparse.Namespace, broker_url: str) -> None:
           f"p50 {percentile(latencies.to_effect, 50) * 1000:.1f} ms  "
           f"p99 {percentile(latencies.to_effect, 99) * 1000:.1f} ms  "
           f"(n={len(latencies.to_effect)}, after {args.latency_warmup:.0f} s warm-up)")
-    print(f"  of which commit to marked sent (relay, confirm): "
+    print(f"  of which commit to claimed by the relay:         "
           f"p50 {percentile(latencies.to_sent, 50) * 1000:.1f} ms  "
           f"p99 {percentile(latencies.to_sent, 99) * 1000:.1f} ms")
     inproc, dups = await end_to_end(broker_url, "inprocess", args.events)
