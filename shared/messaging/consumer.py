@@ -130,8 +130,8 @@ class EventConsumer:
 
         A redelivery (it failed before, or its consumer died) is applied on its own, in its own
         transaction, beside the batch rather than in it: a poison message then breaks a chunk of
-        the batch once, not on every attempt, and its later attempts do not hold the batch up
-        (fault scenario 8).
+        the batch once, not on every attempt (fault scenario 8). RabbitTransport goes further and
+        hands redeliveries to a worker of their own, so that they do not hold a batch up either.
         """
         outcomes: list[Outcome] = [ACKED] * len(deliveries)
         batch: list[_Parsed] = []

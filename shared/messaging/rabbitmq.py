@@ -286,8 +286,11 @@ class RabbitTransport:
         pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         retries: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         for _ in range(self._batch_workers):
-            self._workers.append(asyncio.create_task(self._work(subscription, pending)))
-        self._workers.append(asyncio.create_task(self._work(subscription, retries)))
+            self._workers.append(asyncio.create_task(
+                self._work(subscription, pending, subscription.max_batch)))
+        # One at a time: each is applied alone anyway, and a batch of them would hold every
+        # retry's ack (and prefetch slot) until the last one was applied.
+        self._workers.append(asyncio.create_task(self._work(subscription, retries, 1)))
 
         async def arrived(message: AbstractIncomingMessage) -> None:
             (retries if self._attempt(message) > 1 else pending).put_nowait(message)
@@ -295,10 +298,10 @@ class RabbitTransport:
         await queue.consume(arrived, no_ack=False)
 
     async def _work(self, subscription: Subscription,
-                    pending: asyncio.Queue[AbstractIncomingMessage]) -> None:
+                    pending: asyncio.Queue[AbstractIncomingMessage], max_batch: int) -> None:
         while True:
             messages = [await pending.get()]
-            while len(messages) < subscription.max_batch and not pending.empty():
+            while len(messages) < max_batch and not pending.empty():
                 messages.append(pending.get_nowait())
             try:
                 await self._handle(subscription, messages)
@@ -374,7 +377,10 @@ class RabbitTransport:
     @staticmethod
     def _attempt(message: AbstractIncomingMessage) -> int:
         # quorum queues count earlier failed deliveries in x-delivery-count
-        return int(str((message.headers or {}).get("x-delivery-count") or 0)) + 1
+        try:
+            return int(str((message.headers or {}).get("x-delivery-count") or 0)) + 1
+        except ValueError:  # not set by RabbitMQ: a publisher's own header, meaningless here
+            return 1
 
     @classmethod
     def _delivery(cls, message: AbstractIncomingMessage) -> Delivery:

@@ -17,8 +17,9 @@ the process measures nothing itself: fault scenario 8 runs its consumers here so
 are their own, not shared with the test process's event loop and heap. `--hold` makes it wait
 for SIGUSR1 before subscribing, so that two of them can be started at the same moment.
 
-Protocol on stdout, one line each, flushed: `READY` (after subscribing), then JSON records the
-test reads back; on SIGTERM a last record with how often the handler ran per key.
+Protocol on stdout, one line each, flushed: `READY` (after subscribing; with `--hold`, before),
+then JSON records the test reads back; on SIGTERM a last record with how often the handler ran
+per key.
 """
 
 from __future__ import annotations
