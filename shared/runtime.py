@@ -141,7 +141,7 @@ def create_app(
             spec=spec, common=common, settings=settings, engine=engine, sessions=sessions,
             transport=the_transport, tracer_provider=provider,
             relay=OutboxRelay(
-                schema=spec.name, sessions=sessions, transport=the_transport, tracer=tracer,
+                schema=spec.name, engine=engine, transport=the_transport, tracer=tracer,
                 exchange=common.exchange, batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,

@@ -100,7 +100,7 @@ class Probe:
         started = []
         for _ in range(count):
             relay = self.relay if not self.relays else OutboxRelay(
-                schema=self.name, sessions=self.sessions, transport=self.transport,
+                schema=self.name, engine=self.engine, transport=self.transport,
                 tracer=self.relay.tracer, batch_size=self.relay.batch_size, poll_seconds=0.2,
                 max_backoff_seconds=1.0)
             self.relays.append(relay)
@@ -163,7 +163,7 @@ async def start_probe(
 
     probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
                                    tracer=tracer, delivery_limit=delivery_limit, prefetch=prefetch)
-    probe.relay = OutboxRelay(schema=name, sessions=sessions, transport=transport, tracer=tracer,
+    probe.relay = OutboxRelay(schema=name, engine=engine, transport=transport, tracer=tracer,
                               batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0,
                               listen_dsn=database_url)
     await transport.start()

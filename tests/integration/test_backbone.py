@@ -10,6 +10,7 @@ import aio_pika
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import text
 
 from shared.messaging.rabbitmq import REASON_HEADER
 from shared.messaging.transport import InProcessTransport, PublishFailed
@@ -180,3 +181,38 @@ async def test_consumer_continues_the_writers_trace_and_one_publish_span_links_t
     assert processed[traced.id].parent.span_id == request.get_span_context().span_id  # type: ignore[union-attr]
     assert processed[traced.id].context.trace_id == request.get_span_context().trace_id
     assert processed[untraced.id].parent.span_id == batch.context.span_id  # type: ignore[union-attr]
+
+
+async def test_outbox_rows_sent_longer_ago_than_the_retention_are_pruned_unsent_ones_never(
+    kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
+    probe = await probe_factory(kind)
+    keys = ("sent-long-ago", "sent-just-now", "never-sent")
+    for key in keys:
+        await probe.emit(key)
+    await probe.wait_for_effects(set(keys))
+    for _ in range(100):
+        if await probe.unsent() == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await probe.unsent() == 0
+    outbox, key_of = f'"{probe.name}".outbox', "envelope->'data'->>'unit_id'"
+    async with probe.engine.begin() as connection:
+        # Just past the retention (72 h), just inside it, and a row that failed for as long and
+        # waits for its next attempt: it must stay whatever its age.
+        await connection.execute(text(
+            f"UPDATE {outbox} SET sent_at = now() - interval '72 hours 1 minute' "
+            f"WHERE {key_of} = 'sent-long-ago'"))
+        await connection.execute(text(
+            f"UPDATE {outbox} SET sent_at = now() - interval '71 hours 59 minutes' "
+            f"WHERE {key_of} = 'sent-just-now'"))
+        await connection.execute(text(
+            f"UPDATE {outbox} SET sent_at = NULL, created_at = now() - interval '100 hours', "
+            f"next_attempt_at = now() + interval '1 hour' WHERE {key_of} = 'never-sent'"))
+    assert probe.relay.retention_hours == 72.0
+    assert await probe.relay.prune() == 1
+    async with probe.engine.connect() as connection:
+        left = (await connection.execute(text(
+            f"SELECT {key_of} FROM {outbox} ORDER BY 1"))).scalars().all()
+    assert left == ["never-sent", "sent-just-now"]
+    assert probe.relay.stats.pruned == 1
+    assert await probe.relay.prune() == 0
