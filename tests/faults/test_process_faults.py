@@ -424,8 +424,8 @@ async def test_08_healthy_throughput_kept_at_90_percent_with_poison_in_the_strea
     """A clean and a poisoned stream, drained side by side (see `side_by_side_round`); the
     median over the rounds, which alternate which consumer starts first.
 
-    "At least ~90 %": with 0.5 % poison and 0.5 % invalid events the rounds read 0.90–0.95
-    here (median 0.93); the bar is 0.85. The two consumers also share PostgreSQL and RabbitMQ,
+    "At least ~90 %": with 0.5 % poison and 0.5 % invalid events the rounds read 0.83–0.96
+    here, medians 0.88–0.93; the bar is 0.85. The two consumers also share PostgreSQL and RabbitMQ,
     so work that poison adds there slows both and the ratio sees the consumer's own share of
     it: what it proves is that poison neither stalls a consumer nor makes it redo healthy work
     beyond the bound asserted exactly here — healthy handlers re-run at most one savepoint
