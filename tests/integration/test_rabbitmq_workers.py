@@ -23,7 +23,8 @@ async def test_a_retry_in_progress_does_not_hold_up_first_deliveries(broker_url:
     transport = RabbitTransport(broker_url, exchange=f"{name}.events",
                                 dead_letter_exchange=f"{name}.dead-letter",
                                 connection_name=name, batch_workers=1)
-    retry_started, release, all_healthy = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    retry_started, release = asyncio.Event(), asyncio.Event()
+    all_healthy, poison_applied = asyncio.Event(), asyncio.Event()
     healthy = [f"healthy-{i:02d}" for i in range(30)]
     applied: list[str] = []
     attempts: list[tuple[str, int]] = []
@@ -36,6 +37,7 @@ async def test_a_retry_in_progress_does_not_hold_up_first_deliveries(broker_url:
                 return Outcome(Verdict.RETRY, "fails on its first attempt (injected)")
             retry_started.set()
             await release.wait()  # a slow retry: it holds whichever worker runs it
+            poison_applied.set()
         applied.append(key)
         if set(healthy) <= set(applied):
             all_healthy.set()
@@ -60,11 +62,7 @@ async def test_a_retry_in_progress_does_not_hold_up_first_deliveries(broker_url:
         # With the retry on the only batch worker, none of these would be applied before release.
         await asyncio.wait_for(all_healthy.wait(), 30)  # while the retry is still blocked
         release.set()
-        for _ in range(600):
-            if "poison" in applied:
-                break
-            await asyncio.sleep(0.05)
-        assert "poison" in applied
+        await asyncio.wait_for(poison_applied.wait(), 30)
         assert [a for k, a in attempts if k == "poison"] == [1, 2]
         assert all(attempt == 1 for key, attempt in attempts if key != "poison")
     finally:
