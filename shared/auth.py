@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
+from shared.direct_route import DIRECT_RESOLVERS
 from shared.errors import Forbidden, Unauthorized
 from shared.settings import CommonSettings
 
@@ -138,6 +140,22 @@ async def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+async def bearer_user(request: Request) -> User | None:
+    """`current_user` for a DirectRoute: the caller, or None for FastAPI's own path to refuse
+    (no token, another scheme, a token that does not verify) exactly as `current_user` does."""
+    scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+    if scheme.lower() != "bearer" or not token:
+        return None
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        return await verifier.verify(token)
+    except Unauthorized:
+        return None
+
+
+DIRECT_RESOLVERS[current_user] = bearer_user
 
 
 def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, User]]:
