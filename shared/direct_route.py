@@ -68,6 +68,9 @@ class _DirectPlan:
         self.dependant = dependant
         self.body = body
         self.resolvers = resolvers
+        self.parameters = [(fields, source) for fields, source in (
+            (dependant.path_params, "path_params"), (dependant.query_params, "query_params"),
+            (dependant.header_params, "headers")) if fields]
 
     @classmethod
     def of(cls, dependant: Dependant, path: str) -> _DirectPlan:
@@ -103,14 +106,12 @@ class _DirectPlan:
         if request.app.dependency_overrides:
             return None
         values: dict[str, Any] = {}
-        for fields, received in ((self.dependant.path_params, request.path_params),
-                                 (self.dependant.query_params, request.query_params),
-                                 (self.dependant.header_params, request.headers)):
-            if fields:
-                found, errors = request_params_to_args(fields, received)
-                if errors:
-                    return None
-                values.update(found)
+        for fields, source in self.parameters:
+            # Starlette builds query_params (and the others) anew on each access: only if used.
+            found, errors = request_params_to_args(fields, getattr(request, source))
+            if errors:
+                return None
+            values.update(found)
         if self.body is not None:
             name, model = self.body
             content_type = request.headers.get("content-type", "")

@@ -1,0 +1,223 @@
+"""DirectRoute (shared/direct_route.py): a well-formed request skips FastAPI's dependency solving,
+and every other request gets exactly what FastAPI's standard handler answers, with the endpoint
+run at most once. POST /v1/orders is served by it; the orders tests hold its refusals.
+
+Two apps carry the same endpoint, one as a DirectRoute and one as a plain APIRoute, with the
+service's real token verification and problem details; every request is sent to both and the
+answers compared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from shared.auth import CurrentUser, TokenVerifier, mint_token
+from shared.direct_route import DIRECT_RESOLVERS, DirectRoute, direct_route
+from shared.errors import install_problem_handlers
+from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
+
+
+class Line(BaseModel):
+    item: str = Field(min_length=1, max_length=20)
+    quantity: int = Field(ge=1, le=10)
+
+
+class Placed(BaseModel):
+    unit_id: str
+    lines: list[Line] = Field(min_length=1)
+
+
+def channel(request: Request) -> str:
+    """A dependency whose value tells which path served the request."""
+    return "standard"
+
+
+async def direct_channel(request: Request) -> str:
+    return "direct"
+
+
+DIRECT_RESOLVERS[channel] = direct_channel
+Key = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=12)]
+
+
+def build_app(direct: bool, key: rsa.RSAPrivateKey, calls: list[dict[str, Any]]) -> FastAPI:
+    router = APIRouter(prefix="/v1")
+
+    async def place(body: Placed, request: Request, user: CurrentUser,
+                    served_by: Annotated[str, Depends(channel)], idempotency_key: Key = None,
+                    dry_run: Annotated[bool, Query()] = False) -> Response:
+        calls.append({"unit_id": body.unit_id, "lines": len(body.lines),
+                      "person": user.person_id, "key": idempotency_key, "dry_run": dry_run})
+        return Response(json.dumps({"unit_id": body.unit_id, "person": user.person_id,
+                                    "key": idempotency_key, "dry_run": dry_run,
+                                    "served_by": served_by}),
+                        status_code=201, media_type="application/json")
+
+    options: dict[str, Any] = {"methods": ["POST"], "status_code": 201}
+    if direct:
+        direct_route(router, "/things", **options)(place)
+    else:
+        router.add_api_route("/things", place, **options)
+    app = FastAPI()
+    app.include_router(router)
+    install_problem_handlers(app)
+    app.state.token_verifier = TokenVerifier(CommonSettings(environment="test"),
+                                             public_key=key.public_key())
+    return app
+
+
+@pytest.fixture(scope="module")
+def key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class Pair:
+    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+        self.calls: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+        self.apps = {direct: build_app(direct, key, self.calls[direct]) for direct in (True, False)}
+
+    async def send(self, direct: bool, **request: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.apps[direct])
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/v1/things", **request)
+
+
+@pytest.fixture
+async def pair(key: rsa.RSAPrivateKey) -> AsyncIterator[Pair]:
+    yield Pair(key)
+
+
+def bearer(key: rsa.RSAPrivateKey, subject: str = "p-1", ttl: int = 60) -> dict[str, str]:
+    return {"Authorization": "Bearer " + mint_token(
+        key, subject=subject, roles=["orderer"], issuer=DEV_ISSUER, audience=DEV_AUDIENCE,
+        ttl_seconds=ttl)}
+
+
+BODY = {"unit_id": "SOC-1", "lines": [{"item": "phone", "quantity": 1}]}
+
+
+async def test_a_well_formed_request_takes_the_direct_path_with_every_argument(
+        pair: Pair, key: rsa.RSAPrivateKey) -> None:
+    headers = bearer(key, "p-7") | {"Idempotency-Key": "k-1"}
+    direct = await pair.send(True, json=BODY, headers=headers, params={"dry_run": "true"})
+    standard = await pair.send(False, json=BODY, headers=headers, params={"dry_run": "true"})
+    assert direct.status_code == standard.status_code == 201
+    assert direct.json() == standard.json() | {"served_by": "direct"}
+    assert standard.json()["served_by"] == "standard"
+    assert pair.calls[True] == pair.calls[False] == [
+        {"unit_id": "SOC-1", "lines": 1, "person": "p-7", "key": "k-1", "dry_run": True}]
+
+
+def refusals(key: rsa.RSAPrivateKey) -> dict[str, dict[str, Any]]:
+    """Requests the direct path hands to FastAPI's handler, each refused there."""
+    good = bearer(key)
+    return {
+        "json syntax": {"content": b'{"unit_id": ', "headers": good | {
+            "Content-Type": "application/json"}},
+        "a field's constraint": {"json": {**BODY, "lines": [{"item": "x", "quantity": 0}]},
+                                 "headers": good},
+        "a missing field": {"json": {"lines": BODY["lines"]}, "headers": good},
+        "an empty body": {"headers": good | {"Content-Type": "application/json"}},
+        "a body that is not an object": {"json": [1, 2], "headers": good},
+        "not JSON": {"content": b"unit_id=SOC-1", "headers": good | {
+            "Content-Type": "application/x-www-form-urlencoded"}},
+        "no content type": {"content": json.dumps(BODY).encode(), "headers": good},
+        "no token": {"json": BODY},
+        "another scheme": {"json": BODY, "headers": {"Authorization": "Basic cDE6cHc="}},
+        "a bearer without token": {"json": BODY, "headers": {"Authorization": "Bearer "}},
+        "an expired token": {"json": BODY, "headers": bearer(key, ttl=-60)},
+        "a forged token": {"json": BODY, "headers": bearer(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048))},
+        "a header too long": {"json": BODY, "headers": good | {"Idempotency-Key": "k" * 13}},
+        "a query parameter": {"json": BODY, "headers": good, "params": {"dry_run": "maybe"}},
+    }
+
+
+REFUSED = ["json syntax", "a field's constraint", "a missing field", "an empty body",
+           "a body that is not an object", "not JSON", "no content type", "no token",
+           "another scheme", "a bearer without token", "an expired token", "a forged token",
+           "a header too long", "a query parameter"]
+
+
+def test_every_refusal_is_checked(key: rsa.RSAPrivateKey) -> None:
+    assert sorted(refusals(key)) == sorted(REFUSED)
+
+
+@pytest.mark.parametrize("case", REFUSED)
+async def test_anything_else_is_answered_by_fastapis_own_handler_exactly(
+        pair: Pair, key: rsa.RSAPrivateKey, case: str) -> None:
+    request = refusals(key)[case]
+    direct = await pair.send(True, **request)
+    standard = await pair.send(False, **request)
+    assert direct.status_code == standard.status_code
+    assert direct.status_code in (401, 422), direct.text
+    assert direct.json() == standard.json()
+    assert direct.headers.get("WWW-Authenticate") == standard.headers.get("WWW-Authenticate")
+    assert pair.calls[True] == pair.calls[False] == []
+
+
+async def test_what_only_fastapi_accepts_is_served_by_it_once(pair: Pair,
+                                                             key: rsa.RSAPrivateKey) -> None:
+    """A structured JSON media type: FastAPI parses it, the direct path does not try."""
+    request = {"content": json.dumps(BODY).encode(), "headers": bearer(key) | {
+        "Content-Type": "application/merge-patch+json"}}
+    direct = await pair.send(True, **request)
+    assert direct.status_code == 201
+    assert direct.json()["served_by"] == "standard"
+    assert len(pair.calls[True]) == 1
+
+
+async def test_dependency_overrides_are_honoured(pair: Pair, key: rsa.RSAPrivateKey) -> None:
+    pair.apps[True].dependency_overrides[channel] = lambda: "overridden"
+    response = await pair.send(True, json=BODY, headers=bearer(key))
+    assert response.status_code == 201
+    assert response.json()["served_by"] == "overridden"
+
+
+# Module level: the endpoints' string annotations must resolve (PEP 563).
+def unknown() -> str:
+    return "?"
+
+
+async def with_unknown_dependency(value: Annotated[str, Depends(unknown)]) -> Response:
+    return Response()
+
+
+async def with_two_bodies(a: Line, b: Line) -> Response:
+    return Response()
+
+
+def test_an_endpoint_it_cannot_serve_completely_is_refused_when_the_route_is_built() -> None:
+    router = APIRouter()
+    with pytest.raises(TypeError, match="cannot serve the dependency"):
+        router.add_api_route("/x", with_unknown_dependency, methods=["POST"],
+                             route_class_override=DirectRoute)
+    with pytest.raises(TypeError, match="more than one body parameter"):
+        router.add_api_route("/y", with_two_bodies, methods=["POST"],
+                             route_class_override=DirectRoute)
+
+
+async def test_an_endpoint_that_returns_no_response_is_a_programming_error(
+        key: rsa.RSAPrivateKey) -> None:
+    router = APIRouter()
+
+    async def model_returning(body: Line, user: CurrentUser) -> Line:
+        return body
+
+    direct_route(router, "/z", methods=["POST"])(model_returning)
+    app = FastAPI()
+    app.include_router(router)
+    app.state.token_verifier = TokenVerifier(CommonSettings(environment="test"),
+                                             public_key=key.public_key())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(TypeError, match="returns a Response"):
+            await client.post("/z", json={"item": "a", "quantity": 1}, headers=bearer(key))
