@@ -12,7 +12,7 @@ from pydantic_core import to_json
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import Db, execute_rows
+from shared.db import Db, write_rows
 from shared.messaging.tables import tables_of
 
 
@@ -44,7 +44,7 @@ async def record_audits(session: Db, entries: list[dict[str, Any]]) -> None:
             for entry in entries]
     sql = (f'INSERT INTO "{tables_of(session).schema}".audit_log (actor, action, object_type, '
            "object_id, before, after, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-    await execute_rows(session, sql, rows)
+    await write_rows(session, sql, rows)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:

@@ -32,6 +32,7 @@ from services.orders.models import (
     Order,
     Orderer,
 )
+from shared.db import DriverTransaction, write_rows
 
 ORDERS = cast(Table, Order.__table__)
 CLAIM = (f"INSERT INTO {SCHEMA}.idempotency_keys (caller_id, key, request_hash, order_id) "
@@ -282,8 +283,9 @@ class OrderPlacement:
     transaction (shared/db.py: DriverTransaction): the portal's most frequent write sends only
     these statements, so it needs no ORM session (docs/performance.md)."""
 
-    def __init__(self, db: asyncpg.Connection) -> None:
-        self.db = db
+    def __init__(self, transaction: DriverTransaction) -> None:
+        self.transaction = transaction
+        self.db: asyncpg.Connection = transaction.connection
 
     async def claim(self, caller_id: str, key: str, request_hash: str,
                     order_id: uuid.UUID) -> bool:
@@ -314,9 +316,11 @@ class OrderPlacement:
         return [SimpleNamespace(**row) for row in await self.db.fetch(FOR_ORDER, list(item_ids))]
 
     async def insert(self, values: dict[str, Any]) -> None:
-        await self.db.execute(INSERT_ORDER, *(
+        """Written with the audit entry and the event, in one statement at the commit
+        (shared/db.py: write_rows): nothing in the placement reads the order back."""
+        await write_rows(self.transaction, INSERT_ORDER, [tuple(
             to_json(values["lines"]).decode() if name == "lines" else values[name]
-            for name in ORDER_COLUMNS))
+            for name in ORDER_COLUMNS)])
 
     async def placed(self, order_id: uuid.UUID) -> SimpleNamespace | None:
         """An order as placed, for an idempotent replay: a listing row (see LISTING), its

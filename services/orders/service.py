@@ -69,7 +69,7 @@ async def submit(db: DriverTransaction, *, actor: User, data: OrderCreate,
 
     On a bare driver transaction: every statement of this path is SQL text to asyncpg, so the
     ORM session's own cost would be pure overhead (shared/db.py: DriverTransaction)."""
-    placement = OrderPlacement(db.connection)
+    placement = OrderPlacement(db)
     order_id = uuid.uuid4()
     if idempotency_key is not None:
         fingerprint = request_hash(data)

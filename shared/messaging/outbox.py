@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.db import Db, execute_rows
+from shared.db import Db, write_rows
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
@@ -30,7 +30,7 @@ async def add_events(
              traceparent) for envelope, (event, _) in zip(envelopes, events, strict=True)]
     sql = (f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
            "traceparent) VALUES ($1, $2, $3, $4)")
-    await execute_rows(session, sql, rows)
+    await write_rows(session, sql, rows)
     return envelopes
 
 
