@@ -33,7 +33,7 @@ from services.orders import repository
 from services.orders.main import SPEC
 from services.orders.models import SCHEMA
 from shared.auth import TokenVerifier
-from shared.db import asyncpg_dsn
+from shared.db import asyncpg_dsn, combined
 from shared.events.base import encode, wrap
 from shared.events.catalogue import EmployeeHired, UnitRegistered
 from shared.messaging.transport import InProcessTransport
@@ -119,6 +119,11 @@ def _listed(row: Any) -> str:
     return json.dumps(fields)[:-1] + ', "lines": ' + lines + "}"
 
 
+def _one_statement(writes: list[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+    sql, args = combined(writes)
+    return [sql, *args]
+
+
 def bare_app(database_url: str) -> FastAPI:
     pool: asyncpg.Pool | None = None
 
@@ -161,17 +166,20 @@ def bare_app(database_url: str) -> FastAPI:
                    "lines": json.dumps(lines), "one_time_total_sek": one_time,
                    "monthly_total_sek": monthly, "devices_expected": 1, "created_at": now,
                    "updated_at": now, "approver_person_id": unit[2]}
-            await c.execute(
-                "INSERT INTO bare.orders (order_id, unit_id, cost_centre, orderer_id, "
-                "recipient_person_id, status, lines, one_time_total_sek, monthly_total_sek, "
-                "devices_expected, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
-                "$7::jsonb, $8, $9, $10, $11, $12)", *list(row.values())[:12])
-            await c.execute("INSERT INTO bare.audit_log (actor, action, object_type, object_id, "
-                            "after) VALUES ($1, 'order.submit', 'order', $2, $3::jsonb)",
-                            person, str(order_id), json.dumps({"lines": lines}))
-            await c.execute("INSERT INTO bare.outbox (event_id, routing_key, envelope) VALUES "
-                            "($1, 'orders.order-submitted.v1', $2::jsonb)", str(uuid.uuid4()),
-                            json.dumps({"data": {"order_id": str(order_id), "lines": lines}}))
+            # The service defers these three to its commit and sends them as one statement
+            # (shared/db.py: write_rows): so does the bare endpoint, with the same function.
+            await c.execute(*_one_statement([
+                ("INSERT INTO bare.orders (order_id, unit_id, cost_centre, orderer_id, "
+                 "recipient_person_id, status, lines, one_time_total_sek, monthly_total_sek, "
+                 "devices_expected, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, "
+                 "$7::jsonb, $8, $9, $10, $11, $12)", tuple(list(row.values())[:12])),
+                ("INSERT INTO bare.audit_log (actor, action, object_type, object_id, after) "
+                 "VALUES ($1, 'order.submit', 'order', $2, $3::jsonb)",
+                 (person, str(order_id), json.dumps({"lines": lines}))),
+                ("INSERT INTO bare.outbox (event_id, routing_key, envelope) VALUES "
+                 "($1, 'orders.order-submitted.v1', $2::jsonb)",
+                 (str(uuid.uuid4()), json.dumps({"data": {"order_id": str(order_id),
+                                                          "lines": lines}})))]))
         return JSONResponse(_order(row), status_code=201)
 
     @app.get("/v1/orders")
