@@ -143,16 +143,14 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 
 async def bearer_user(request: Request) -> User | None:
-    """`current_user` for a DirectRoute: the caller, or None for FastAPI's own path to refuse
-    (no token, another scheme, a token that does not verify) exactly as `current_user` does."""
+    """`current_user` for a DirectRoute: the caller; None without a bearer token, for FastAPI's
+    own path to refuse as `current_user` does. A token that does not verify raises the same
+    Unauthorized `current_user` would (verifying it twice could mean two JWKS fetches)."""
     scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() != "bearer" or not token:
         return None
     verifier: TokenVerifier = request.app.state.token_verifier
-    try:
-        return await verifier.verify(token)
-    except Unauthorized:
-        return None
+    return await verifier.verify(token)
 
 
 DIRECT_RESOLVERS[current_user] = bearer_user

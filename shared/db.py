@@ -96,21 +96,23 @@ class DriverTransaction:
     deferred: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     async def flush(self) -> None:
-        """Send the deferred writes: one statement when each SQL text has one row (placing an
-        order: its row, audit entry and event), else each text's rows together, in order."""
-        by_text: dict[str, list[tuple[Any, ...]]] = {}
-        for sql, row in self.deferred:
-            by_text.setdefault(sql, []).append(row)
+        """Send the deferred writes. One statement when each goes to a table of its own
+        (placing an order: its row, audit entry and event); a table's several rows together,
+        in order; and one by one, in order, when two SQL texts write one table."""
+        writes = list(self.deferred)
         self.deferred.clear()
-        if all(len(rows) == 1 for rows in by_text.values()):
+        by_text: dict[str, list[tuple[Any, ...]]] = {}
+        for sql, row in writes:
+            by_text.setdefault(sql, []).append(row)
+        if len({_table_written(sql) for sql in by_text}) < len(by_text):
+            for sql, row in writes:
+                await self.connection.execute(sql, *row)
+        elif all(len(rows) == 1 for rows in by_text.values()):
             if by_text:
                 sql, args = combined([(sql, rows[0]) for sql, rows in by_text.items()])
                 await self.connection.execute(sql, *args)
-            return
-        for sql, rows in by_text.items():
-            if len(rows) == 1:
-                await self.connection.execute(sql, *rows[0])
-            else:
+        else:
+            for sql, rows in by_text.items():
                 await self.connection.executemany(sql, rows)
 
 
@@ -181,16 +183,18 @@ _DRIVER = "km_driver_connection"
 
 async def write_rows(db: Db, sql: str, rows: list[tuple[Any, ...]]) -> None:
     """Rows written for the record (audit, outbox, a new row nothing reads back before the
-    commit): on a driver transaction they are sent together just before it commits, in one
-    statement when each SQL text has one row (`DriverTransaction.flush`), a text's rows in the
-    order written; on a session at once (`execute_rows`).
+    commit): on a driver transaction they are sent together just before it commits
+    (`DriverTransaction.flush`: one statement when each goes to a table of its own, a table's
+    rows in the order written); on a session at once (`execute_rows`).
 
     Each round trip costs the service ≈ 0.1 ms of CPU here (a send, an event-loop wake-up, a
-    read), as much as the Python of a whole use case: placing an order wrote its row, its audit
-    entry and its event in three (docs/performance.md). `sql` must be one INSERT, UPDATE or
-    DELETE with numbered parameters, and nothing in the transaction may read what it writes:
-    it is not there until the commit.
+    read), as much as orders' own rules for an order: placing one wrote its row, its audit entry
+    and its event in three (docs/performance.md). `sql` must be a plain `INSERT INTO table (…)
+    VALUES (…)` with `$n` parameters and no string literal, and nothing in the transaction may
+    read what it writes or write the same table at once: the rows are not there until the
+    commit.
     """
+    _table_written(sql)
     if isinstance(db, DriverTransaction):
         db.deferred.extend((sql, row) for row in rows)
     else:
@@ -198,6 +202,15 @@ async def write_rows(db: Db, sql: str, rows: list[tuple[Any, ...]]) -> None:
 
 
 _PARAMETER = re.compile(r"\$(\d+)")
+_DEFERRABLE = re.compile(r'\s*INSERT INTO ([\w".]+) \([^)]*\) VALUES \([$\d\s,:\w]*\)\s*',
+                         re.IGNORECASE)
+
+
+def _table_written(sql: str) -> str:
+    match = _DEFERRABLE.fullmatch(sql)
+    if match is None or "'" in sql:
+        raise ValueError(f"write_rows takes a plain INSERT … VALUES ($1, …), not: {sql[:120]}")
+    return match[1].replace('"', "")
 
 
 def combined(writes: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, list[Any]]:

@@ -9,24 +9,31 @@ validates against the body model in one step (pydantic's `model_validate_json`),
 query and path parameters validated by FastAPI's own field validation, and each dependency
 resolved by a resolver registered for it (`DIRECT_RESOLVERS`, e.g. the bearer token).
 
-Whenever the direct path cannot decide on its own — an invalid body or parameter, a missing or
-bad token, another content type, dependency overrides (tests) — it hands the same request to
+Whenever the direct path cannot decide on its own — an invalid body or parameter, a missing
+token, another content type, dependency overrides (tests) — it hands the same request to
 FastAPI's standard handler, before anything has run: every refusal is FastAPI's own, by
-construction, and the endpoint runs at most once. The direct path applies only to endpoints it
-can serve completely; `get_route_handler` refuses any other signature at start-up, so an
-endpoint that grows a parameter it does not know fails loudly instead of losing the parameter.
-Dependencies added by `include_router(dependencies=…)` are not seen here: do not include a
-router holding a DirectRoute with any.
+construction, and the endpoint runs at most once. (A resolver may also refuse as its dependency
+would: a token that does not verify raises the same 401.) The direct path applies only to
+endpoints it can serve completely — a coroutine returning a Response, one plain JSON body model,
+parameters, `Request`, dependencies with a resolver and no OAuth scopes — and
+`get_route_handler` refuses any other signature when the route is built, so an endpoint that
+grows a parameter it does not know fails loudly instead of losing the parameter. That includes
+dependencies added by `include_router(dependencies=…)`: the plan is made from the route as
+included (FastAPI builds a handler per inclusion, lazily: at the OpenAPI document or the first
+request). FastAPI's own opt-in telemetry (`FastAPI(telemetry=…)`, not used here) sees no
+"dependencies" or "endpoint" operation for a request served directly.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, cast
 
-from fastapi import Request, Response
+from fastapi import HTTPException, Request, Response, params
+from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
@@ -44,7 +51,7 @@ class DirectRoute(APIRoute):
 
     def get_route_handler(self) -> Handler:
         standard = super().get_route_handler()
-        plan = _DirectPlan.of(self.dependant, self.path)
+        plan = _DirectPlan.of(_as_included(self), self.path)
 
         async def handle(request: Request) -> Response:
             arguments = await plan.arguments(request)
@@ -56,6 +63,18 @@ class DirectRoute(APIRoute):
             return response
 
         return handle
+
+
+def _as_included(route: APIRoute) -> Dependant:
+    """The dependant FastAPI's standard handler solves for this route: for a route of an
+    included router, the one with the inclusion's dependencies (FastAPI 0.165 builds each
+    inclusion's handler with its context set; tests/unit/test_direct_route.py holds that an
+    inclusion's dependency is seen, so a FastAPI that drops this hook fails there)."""
+    context_var = getattr(fastapi_routing, "_effective_route_context_var", None)
+    context = context_var.get() if context_var is not None else None
+    if context is not None and getattr(context, "original_route", None) is route:
+        return cast(Dependant, context.dependant)
+    return route.dependant
 
 
 class _DirectPlan:
@@ -80,20 +99,30 @@ class _DirectPlan:
             if getattr(dependant, name) is not None]
         if dependant.cookie_params:
             unsupported.append("cookie parameters")
+        assert dependant.call is not None
+        if not inspect.iscoroutinefunction(dependant.call):
+            unsupported.append("an endpoint that is not a coroutine function")
+        returns = get_typed_return_annotation(dependant.call)
+        if not (isinstance(returns, type) and issubclass(returns, Response)):
+            unsupported.append(f"an endpoint not annotated to return a Response ({returns!r})")
         body: tuple[str, type[BaseModel]] | None = None
         if len(dependant.body_params) > 1:
             unsupported.append("more than one body parameter")
         elif dependant.body_params:
             field = dependant.body_params[0]
-            model = field.field_info.annotation
-            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            info = field.field_info
+            model = info.annotation
+            if type(info) is not params.Body or info.embed or info.metadata:
+                unsupported.append("a body that is not a plain JSON body (embedded, form, file "
+                                   "or constrained)")
+            elif not (isinstance(model, type) and issubclass(model, BaseModel)):
                 unsupported.append(f"a body that is not one pydantic model ({model!r})")
             else:
                 body = (field.name, model)
         resolvers: list[tuple[str, DirectResolver]] = []
         for dependency in dependant.dependencies:
             resolver = DIRECT_RESOLVERS.get(dependency.call) if dependency.call else None
-            if resolver is None or dependency.name is None:
+            if resolver is None or dependency.name is None or dependency.own_oauth_scopes:
                 unsupported.append(f"the dependency {dependency.call!r}")
             else:
                 resolvers.append((dependency.name, resolver))
@@ -118,7 +147,13 @@ class _DirectPlan:
             if content_type.split(";", 1)[0].strip().lower() != "application/json":
                 return None
             try:
-                values[name] = model.model_validate_json(await request.body())
+                received = await request.body()
+            except HTTPException:
+                raise  # e.g. 413 from a body size limit: FastAPI's handler re-raises it too
+            except Exception:
+                return None  # a client gone mid-body: FastAPI's handler answers it (400)
+            try:
+                values[name] = model.model_validate_json(received)
             except ValidationError:
                 return None
         for name, resolve in self.resolvers:

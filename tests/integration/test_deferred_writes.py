@@ -113,10 +113,49 @@ async def test_one_row_per_text_is_one_statement_and_it_writes_every_table(
     engine, schema = scratch
     sent: list[str] = []
     async with driver_transaction(engine, schema) as tx:
-        tx.connection.add_query_logger(lambda record: sent.append(record.query))
         await write_rows(tx, NOTE.format(schema=schema), [("order", 1)])
         await write_rows(tx, TALLY.format(schema=schema), [("event",)])
+        tx.connection.add_query_logger(log := lambda record: sent.append(record.query))
+    tx.connection.remove_query_logger(log)
     writes = [query for query in sent if "INSERT" in query]
     assert len(writes) == 1 and writes[0].startswith("WITH w0 AS (INSERT")
     assert await rows(engine, f'SELECT body FROM "{schema}".note') == [("order",)]
     assert await rows(engine, f'SELECT label FROM "{schema}".tally') == [("event",)]
+
+
+async def test_two_texts_writing_one_table_keep_the_order_written(
+        scratch: tuple[AsyncEngine, str]) -> None:
+    """PostgreSQL runs a statement's CTEs in no promised order: these go one by one."""
+    engine, schema = scratch
+    other_text = f'INSERT INTO "{schema}".note (n, body) VALUES ($1, $2)'
+    async with driver_transaction(engine, schema) as tx:
+        await write_rows(tx, NOTE.format(schema=schema), [("first", 1)])
+        await write_rows(tx, other_text, [(2, "second")])
+        await write_rows(tx, NOTE.format(schema=schema), [("third", 3)])
+    assert await rows(engine, f'SELECT body FROM "{schema}".note ORDER BY id') == [
+        ("first",), ("second",), ("third",)]
+
+
+async def test_a_failing_write_in_the_one_statement_fails_the_whole_transaction(
+        scratch: tuple[AsyncEngine, str]) -> None:
+    engine, schema = scratch
+    with pytest.raises(asyncpg.UniqueViolationError):
+        async with driver_transaction(engine, schema) as tx:
+            await tx.connection.execute(f'INSERT INTO "{schema}".tally (label) VALUES (\'x\')')
+            await write_rows(tx, NOTE.format(schema=schema), [("fine", 1)])
+            await write_rows(tx, TALLY.format(schema=schema), [("x",)])  # the one above's label
+    assert await rows(engine, f'SELECT * FROM "{schema}".note') == []
+    assert await rows(engine, f'SELECT * FROM "{schema}".tally') == []
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE note SET n = $1", "DELETE FROM note WHERE n = $1",
+    "INSERT INTO note (body, n) VALUES ('x', $1)", "INSERT INTO note (body, n) SELECT $1, $2",
+    "WITH w AS (DELETE FROM tally) INSERT INTO note (body, n) VALUES ($1, $2)"])
+async def test_only_plain_inserts_may_be_deferred(scratch: tuple[AsyncEngine, str],
+                                                  sql: str) -> None:
+    engine, schema = scratch
+    async with driver_transaction(engine, schema) as tx:
+        with pytest.raises(ValueError, match="plain INSERT"):
+            await write_rows(tx, sql, [(1, 2)])
+        assert tx.deferred == []

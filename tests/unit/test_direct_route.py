@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from shared.auth import CurrentUser, TokenVerifier, mint_token
+from shared.auth import CurrentUser, TokenVerifier, mint_token, require_roles
 from shared.direct_route import DIRECT_RESOLVERS, DirectRoute, direct_route
 from shared.errors import install_problem_handlers
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
@@ -195,29 +195,50 @@ async def with_two_bodies(a: Line, b: Line) -> Response:
     return Response()
 
 
-def test_an_endpoint_it_cannot_serve_completely_is_refused_when_the_route_is_built() -> None:
-    router = APIRouter()
-    with pytest.raises(TypeError, match="cannot serve the dependency"):
-        router.add_api_route("/x", with_unknown_dependency, methods=["POST"],
-                             route_class_override=DirectRoute)
-    with pytest.raises(TypeError, match="more than one body parameter"):
-        router.add_api_route("/y", with_two_bodies, methods=["POST"],
-                             route_class_override=DirectRoute)
+async def with_embedded_body(line: Annotated[Line, Body(embed=True)]) -> Response:
+    return Response()
 
 
-async def test_an_endpoint_that_returns_no_response_is_a_programming_error(
+def not_a_coroutine(line: Line) -> Response:
+    return Response()
+
+
+async def returning_a_model(line: Line, user: CurrentUser) -> Line:
+    return line
+
+
+async def well_formed(line: Line, user: CurrentUser) -> Response:
+    return Response()
+
+
+@pytest.mark.parametrize(("endpoint", "reason"), [
+    (with_unknown_dependency, "cannot serve the dependency"),
+    (with_two_bodies, "more than one body parameter"),
+    (with_embedded_body, "not a plain JSON body"),
+    (not_a_coroutine, "not a coroutine function"),
+    (returning_a_model, "not annotated to return a Response"),
+])
+def test_an_endpoint_it_cannot_serve_completely_is_refused_when_the_route_is_built(
+        endpoint: Any, reason: str) -> None:
+    with pytest.raises(TypeError, match=reason):
+        APIRouter().add_api_route("/x", endpoint, methods=["POST"],
+                                  route_class_override=DirectRoute)
+
+
+async def test_a_dependency_its_inclusion_adds_is_seen_and_refused(
         key: rsa.RSAPrivateKey) -> None:
+    """Else a well-formed request would skip it: e.g. a role check on the whole router. FastAPI
+    builds an inclusion's routes lazily, when first asked: the OpenAPI document or a request."""
     router = APIRouter()
-
-    async def model_returning(body: Line, user: CurrentUser) -> Line:
-        return body
-
-    direct_route(router, "/z", methods=["POST"])(model_returning)
-    app = FastAPI()
-    app.include_router(router)
-    app.state.token_verifier = TokenVerifier(CommonSettings(environment="test"),
-                                             public_key=key.public_key())
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    direct_route(router, "/x", methods=["POST"])(well_formed)
+    guarded = FastAPI()
+    guarded.include_router(router, dependencies=[Depends(require_roles("it-service"))])
+    with pytest.raises(TypeError, match="cannot serve the dependency"):
+        guarded.openapi()
+    transport = httpx.ASGITransport(app=guarded)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        with pytest.raises(TypeError, match="returns a Response"):
-            await client.post("/z", json={"item": "a", "quantity": 1}, headers=bearer(key))
+        with pytest.raises(TypeError, match="cannot serve the dependency"):
+            await client.post("/x", json={"item": "a", "quantity": 1}, headers=bearer(key))
+    plain = FastAPI()
+    plain.include_router(router)
+    assert "/x" in plain.openapi()["paths"]
