@@ -6,6 +6,7 @@ repositories at most `flush()`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -206,6 +207,7 @@ _DEFERRABLE = re.compile(r'\s*INSERT INTO ([\w".]+) \([^)]*\) VALUES \([$\d\s,:\
                          re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=256)  # a few constant texts, checked on every audit and event
 def _table_written(sql: str) -> str:
     match = _DEFERRABLE.fullmatch(sql)
     if match is None or "'" in sql:
@@ -217,7 +219,7 @@ def combined(writes: list[tuple[str, tuple[Any, ...]]]) -> tuple[str, list[Any]]
     """Single-row writes as one statement: each but the last becomes a data-modifying CTE,
     which PostgreSQL runs exactly once and to completion whether or not the statement reads
     it; parameters are renumbered. PostgreSQL applies a statement's CTEs in no promised order,
-    so a table's writes must keep their order some other way (`flush`: one row per SQL text).
+    so a table's writes must keep their order some other way (`flush`: one row per table).
     The same writes give the same text, so asyncpg prepares each shape once."""
     parts: list[str] = []
     args: list[Any] = []
