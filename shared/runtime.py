@@ -32,6 +32,7 @@ from shared.db import (
     pooled_driver,
     transaction,
 )
+from shared.direct_route import install_direct_lane
 from shared.errors import install_problem_handlers, problem
 from shared.events.base import Event
 from shared.messaging.consumer import EventConsumer, Handler
@@ -181,6 +182,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(_health_router())
     app.include_router(spec.router)
+    install_direct_lane(app)  # after the routes: DirectRoutes' requests skip the router
     wrap_in_server_spans(app, provider.get_tracer("kommunmobil.http"),
                          frozenset({"/healthz", "/readyz"}))
     return app

@@ -8,6 +8,7 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from opentelemetry.trace import SpanKind
 
 from shared.events.catalogue import DeviceLost, EmployeeTransferred, EmploymentEnded
 from tests.orders_world import World, now, uid
@@ -40,6 +41,25 @@ async def test_o2_order_is_paid_by_the_units_cost_centre_and_shows_its_costs(wor
     assert len(submitted) == 1 and submitted[0]["sent_at"] is not None
     data = submitted[0]["envelope"]["data"]
     assert data["cost_centre"] == "52177" and data["one_time_total_sek"] == "4688.00"
+
+
+async def test_a_placed_order_is_traced_from_the_request_to_its_event(world: World) -> None:
+    """POST /v1/orders is served by the lane in front of the router (shared/direct_route.py):
+    its server span is still named by its route, and the trace reaches the audit entry and the
+    event's traceparent."""
+    unit, orderer, employee = await world.staffed_unit()
+    order = (await world.place(unit, orderer, employee, PHONE, PLAN)).json()
+    trace_id = await world.sql("SELECT trace_id FROM orders.audit_log WHERE object_id = :o",
+                               o=order["order_id"])
+    traceparent = await world.sql("SELECT traceparent FROM orders.outbox "
+                                  "WHERE envelope->>'subject' = :o", o=order["order_id"])
+    assert traceparent.split("-")[1] == trace_id
+    (server,) = [s for s in world.system.spans.get_finished_spans()
+                 if s.kind is SpanKind.SERVER and format(s.context.trace_id, "032x") == trace_id]
+    assert server.name == "POST /v1/orders"
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/v1/orders"
+    assert server.attributes["http.response.status_code"] == 201
 
 
 async def test_u6_a_phone_brings_its_screen_protector_and_case(world: World) -> None:

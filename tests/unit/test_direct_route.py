@@ -4,7 +4,8 @@ run at most once. POST /v1/orders is served by it; the orders tests hold its ref
 
 Two apps carry the same endpoint, one as a DirectRoute and one as a plain APIRoute, with the
 service's real token verification and problem details; every request is sent to both and the
-answers compared.
+answers compared. The DirectRoute app is tried twice: reached through the router, and through
+the lane in front of the router (`install_direct_lane`, as every service installs it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,14 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, R
 from pydantic import BaseModel, Field
 
 from shared.auth import CurrentUser, TokenVerifier, mint_token, require_roles
-from shared.direct_route import DIRECT_RESOLVERS, DirectRoute, direct_route
-from shared.errors import install_problem_handlers
+from shared.direct_route import (
+    DIRECT_RESOLVERS,
+    DirectLane,
+    DirectRoute,
+    direct_route,
+    install_direct_lane,
+)
+from shared.errors import Forbidden, install_problem_handlers
 from shared.settings import DEV_AUDIENCE, DEV_ISSUER, CommonSettings
 
 
@@ -48,7 +55,8 @@ DIRECT_RESOLVERS[channel] = direct_channel
 Key = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=12)]
 
 
-def build_app(direct: bool, key: rsa.RSAPrivateKey, calls: list[dict[str, Any]]) -> FastAPI:
+def build_app(mode: str, key: rsa.RSAPrivateKey, calls: list[dict[str, Any]]) -> FastAPI:
+    """mode: "standard" (an APIRoute), "route" (a DirectRoute) or "lane" (and the lane)."""
     router = APIRouter(prefix="/v1")
 
     async def place(body: Placed, request: Request, user: CurrentUser,
@@ -56,18 +64,27 @@ def build_app(direct: bool, key: rsa.RSAPrivateKey, calls: list[dict[str, Any]])
                     dry_run: Annotated[bool, Query()] = False) -> Response:
         calls.append({"unit_id": body.unit_id, "lines": len(body.lines),
                       "person": user.person_id, "key": idempotency_key, "dry_run": dry_run})
+        if body.unit_id == "FORBIDDEN":
+            raise Forbidden("Not for this unit.", rule="O2")
+        if body.unit_id == "CRASH":
+            raise RuntimeError("a bug")
+        route = request.scope["route"]
         return Response(json.dumps({"unit_id": body.unit_id, "person": user.person_id,
                                     "key": idempotency_key, "dry_run": dry_run,
-                                    "served_by": served_by}),
+                                    "served_by": served_by, "route": route.path,
+                                    "endpoint": request.scope["endpoint"].__name__,
+                                    "url": str(request.url_for("place"))}),
                         status_code=201, media_type="application/json")
 
     options: dict[str, Any] = {"methods": ["POST"], "status_code": 201}
-    if direct:
-        direct_route(router, "/things", **options)(place)
-    else:
+    if mode == "standard":
         router.add_api_route("/things", place, **options)
+    else:
+        direct_route(router, "/things", **options)(place)
     app = FastAPI()
     app.include_router(router)
+    if mode == "lane":
+        install_direct_lane(app)
     install_problem_handlers(app)
     app.state.token_verifier = TokenVerifier(CommonSettings(environment="test"),
                                              public_key=key.public_key())
@@ -80,19 +97,22 @@ def key() -> rsa.RSAPrivateKey:
 
 
 class Pair:
-    def __init__(self, key: rsa.RSAPrivateKey) -> None:
+    """apps[True]: the DirectRoute, reached as `mode` says; apps[False]: the plain APIRoute."""
+
+    def __init__(self, key: rsa.RSAPrivateKey, mode: str) -> None:
         self.calls: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
-        self.apps = {direct: build_app(direct, key, self.calls[direct]) for direct in (True, False)}
+        self.apps = {direct: build_app(mode if direct else "standard", key, self.calls[direct])
+                     for direct in (True, False)}
 
-    async def send(self, direct: bool, **request: Any) -> httpx.Response:
-        transport = httpx.ASGITransport(app=self.apps[direct])
+    async def send(self, direct: bool, method: Any = "POST", **request: Any) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.apps[direct], raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.post("/v1/things", **request)
+            return await client.request(method, "/v1/things", **request)
 
 
-@pytest.fixture
-async def pair(key: rsa.RSAPrivateKey) -> AsyncIterator[Pair]:
-    yield Pair(key)
+@pytest.fixture(params=["route", "lane"])
+async def pair(key: rsa.RSAPrivateKey, request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
+    yield Pair(key, request.param)
 
 
 def bearer(key: rsa.RSAPrivateKey, subject: str = "p-1", ttl: int = 60) -> dict[str, str]:
@@ -114,6 +134,30 @@ async def test_a_well_formed_request_takes_the_direct_path_with_every_argument(
     assert standard.json()["served_by"] == "standard"
     assert pair.calls[True] == pair.calls[False] == [
         {"unit_id": "SOC-1", "lines": 1, "person": "p-7", "key": "k-1", "dry_run": True}]
+    # what the router leaves in the scope for the route it picked, the lane leaves too
+    assert direct.json()["route"] == standard.json()["route"] == "/v1/things"
+    assert direct.json()["endpoint"] == standard.json()["endpoint"] == "place"
+    assert direct.json()["url"] == standard.json()["url"] == "http://test/v1/things"
+
+
+@pytest.mark.parametrize(("unit_id", "status"), [("FORBIDDEN", 403), ("CRASH", 500)])
+async def test_what_the_endpoint_raises_is_answered_as_fastapi_answers_it(
+        pair: Pair, key: rsa.RSAPrivateKey, unit_id: str, status: int) -> None:
+    """The app's exception handlers (problem details) and, for a bug, the server error."""
+    request = {"json": {**BODY, "unit_id": unit_id}, "headers": bearer(key)}
+    direct = await pair.send(True, **request)
+    standard = await pair.send(False, **request)
+    assert direct.status_code == standard.status_code == status
+    assert direct.text == standard.text
+    assert len(pair.calls[True]) == len(pair.calls[False]) == 1
+
+
+async def test_another_method_is_answered_by_the_router(pair: Pair,
+                                                        key: rsa.RSAPrivateKey) -> None:
+    direct = await pair.send(True, "GET", headers=bearer(key))
+    standard = await pair.send(False, "GET", headers=bearer(key))
+    assert direct.status_code == standard.status_code == 405
+    assert direct.json() == standard.json()
 
 
 def refusals(key: rsa.RSAPrivateKey) -> dict[str, dict[str, Any]]:
@@ -242,3 +286,57 @@ async def test_a_dependency_its_inclusion_adds_is_seen_and_refused(
     plain = FastAPI()
     plain.include_router(router)
     assert "/x" in plain.openapi()["paths"]
+
+
+def lane_of(app: FastAPI) -> tuple[DirectLane, list[str]]:
+    """The app's lane, its router counting the requests that reach it."""
+    lane = app.router.middleware_stack
+    assert isinstance(lane, DirectLane)
+    reached: list[str] = []
+    router = lane.router
+
+    async def counting(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+        await router(scope, receive, send)
+
+    lane.router = counting
+    return lane, reached
+
+
+async def test_the_lane_serves_a_well_formed_request_without_the_router(
+        key: rsa.RSAPrivateKey) -> None:
+    calls: list[dict[str, Any]] = []
+    app = build_app("lane", key, calls)
+    _, reached = lane_of(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as client:
+        served = await client.post("/v1/things", json=BODY, headers=bearer(key))
+        refused = await client.post("/v1/things", json={"lines": []}, headers=bearer(key))
+    assert served.status_code == 201 and served.json()["served_by"] == "direct"
+    assert refused.status_code == 422
+    assert reached == ["/v1/things"]  # only the refusal, with the body it had read replayed
+    assert len(calls) == 1
+
+
+async def test_a_route_the_router_would_not_pick_gets_no_lane(key: rsa.RSAPrivateKey) -> None:
+    """An earlier route matching the same method and path wins in the router: the lane must
+    not take its requests."""
+    router = APIRouter(prefix="/v1")
+
+    @router.post("/{anything}")
+    async def earlier(anything: str) -> dict[str, str]:
+        return {"served_by": "earlier"}
+
+    direct_route(router, "/things", methods=["POST"])(well_formed)
+    app = FastAPI()
+    app.include_router(router)
+    install_direct_lane(app)
+    app.state.token_verifier = TokenVerifier(CommonSettings(environment="test"),
+                                             public_key=key.public_key())
+    _, reached = lane_of(app)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as client:
+        response = await client.post("/v1/things", json={"item": "a", "quantity": 1},
+                                     headers=bearer(key))
+    assert response.json() == {"served_by": "earlier"}
+    assert reached == ["/v1/things"]
