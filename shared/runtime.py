@@ -146,7 +146,6 @@ def create_app(
                 exchange=common.exchange, batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
-                lease_seconds=settings.relay_lease_seconds,
                 retention_hours=settings.outbox_retention_hours, listen_dsn=database_url,
             ),
             consumer=EventConsumer(

@@ -100,9 +100,6 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=200, ge=1, le=5_000)
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
-    # A claimed row is not due for other relays this long (shared/messaging/relay.py): more
-    # than a batch's publish takes (publish_timeout_seconds), or rows get published twice.
-    relay_lease_seconds: float = Field(default=30.0, ge=1, le=3_600)
     outbox_retention_hours: float = Field(default=72.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 

@@ -10,7 +10,7 @@ It attaches to a probe whose schema the test already created. It kills itself wi
   deliveries in batches, one transaction each) and before the transport acks them;
 - consumer, before-commit: inside the handler, after its effect row was written, before commit;
 - relay: once the broker confirmed the batch holding the event and before the rows were marked
-  sent (they stay leased to the dead relay until the lease runs out).
+  sent (the claim transaction is still open).
 
 With `--fail-prefix` the consumer's handler fails for every key with that prefix (poison), and
 the process measures nothing itself: fault scenario 8 runs its consumers here so that their rates
@@ -159,7 +159,7 @@ class KillAfterConfirm:
         for key in keys:
             say({"confirmed": key})
         if self.kill_key in keys:
-            die("after-confirm", self.kill_key)  # the rows are leased, not marked sent
+            die("after-confirm", self.kill_key)  # the claim transaction is open, rows unmarked
 
 
 async def run_relay(args: argparse.Namespace) -> None:
@@ -167,8 +167,7 @@ async def run_relay(args: argparse.Namespace) -> None:
                               create_schema=False, subscribe=False, run_relay=False)
     relay = OutboxRelay(schema=probe.name, engine=probe.engine,
                         transport=KillAfterConfirm(probe.transport, args.kill_key),
-                        tracer=probe.relay.tracer, batch_size=args.batch_size, poll_seconds=0.2,
-                        lease_seconds=args.lease_seconds)
+                        tracer=probe.relay.tracer, batch_size=args.batch_size, poll_seconds=0.2)
     probe.tasks.append(asyncio.create_task(relay.run()))
     await serve(probe)
 
@@ -197,7 +196,6 @@ def main() -> None:
                         default="after-commit")
     parser.add_argument("--prefetch", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=200)
-    parser.add_argument("--lease-seconds", type=float, default=30.0)
     parser.add_argument("--fail-prefix")
     parser.add_argument("--delivery-limit", type=int, default=3)
     parser.add_argument("--hold", action="store_true",

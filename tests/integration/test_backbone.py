@@ -13,7 +13,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import text
 
 from shared.messaging.rabbitmq import REASON_HEADER
-from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import InProcessTransport, PublishFailed
 from tests.harness import Probe, start_probe
 from tests.system import eventually
@@ -213,96 +212,3 @@ async def test_outbox_rows_sent_longer_ago_than_the_retention_are_pruned_unsent_
     assert left == ["never-sent", "sent-just-now"]
     assert probe.relay.stats.pruned == 1
     assert await probe.relay.prune() == 0
-
-
-class HeldPublish:
-    """The probe's transport, its batch publishes held until released (a slow broker), or
-    failing with an exception (a broken channel) while `failing` is set."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.release = asyncio.Event()
-        self.held = asyncio.Event()
-        self.failing = False
-
-    def is_ready(self) -> bool:
-        return bool(self.inner.is_ready())
-
-    async def publish_many(self, messages: Any) -> Any:
-        if self.failing:
-            raise ConnectionError("channel closed mid-publish")
-        self.held.set()
-        await self.release.wait()
-        return await self.inner.publish_many(messages)
-
-
-def relay_on(probe: Probe, transport: Any, lease_seconds: float) -> OutboxRelay:
-    return OutboxRelay(schema=probe.name, engine=probe.engine, transport=transport,
-                       tracer=probe.relay.tracer, lease_seconds=lease_seconds)
-
-
-async def connection_states(probe: Probe) -> list[str]:
-    async with probe.engine.connect() as connection:
-        return list((await connection.execute(text(
-            "SELECT state FROM pg_stat_activity WHERE application_name = :name"),
-            {"name": f"kommunmobil-relay-{probe.name}"})).scalars().all())
-
-
-async def test_rows_a_relay_is_publishing_are_leased_to_it_outside_any_transaction(
-        kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
-    probe = await probe_factory(kind, run_relay=False)
-    await probe.emit_many(["a", "b", "c"])
-    held = HeldPublish(probe.transport)
-    slow, other = relay_on(probe, held, 30.0), relay_on(probe, probe.transport, 30.0)
-    publishing = asyncio.create_task(slow.relay_once())
-    await asyncio.wait_for(held.held.wait(), 10)
-    assert await other.relay_once() == 0  # leased: not due for any other relay
-    # While the broker confirms, the relay holds no transaction open (no row locks, no
-    # "idle in transaction" connection).
-    assert await connection_states(probe) == ["idle", "idle"]
-    held.release.set()
-    assert await publishing == 3
-    assert await probe.unsent() == 0
-    assert (await probe.wait_for_effects({"a", "b", "c"})) == {"a": 1, "b": 1, "c": 1}
-    assert (slow.stats.published, other.stats.published) == (3, 0)
-    await slow.close()
-    await other.close()
-    assert await connection_states(probe) == []
-
-
-async def test_a_lease_that_runs_out_makes_the_rows_due_for_another_relay(
-        kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
-    """A relay stuck (or dead) after its claim: once the lease has run out, another relay
-    publishes the rows; the stuck one's late publish is absorbed by the inbox."""
-    probe = await probe_factory(kind, run_relay=False)
-    await probe.emit("stuck")
-    held = HeldPublish(probe.transport)
-    stuck, rescuer = relay_on(probe, held, 1.0), relay_on(probe, probe.transport, 1.0)
-    publishing = asyncio.create_task(stuck.relay_once())
-    await asyncio.wait_for(held.held.wait(), 10)
-    assert await rescuer.relay_once() == 0
-    claimed = await eventually(rescuer.relay_once, lambda n: n == 1, timeout=5.0)
-    assert claimed == 1 and rescuer.stats.published == 1
-    assert await probe.wait_for_effects({"stuck"}) == {"stuck": 1}
-    held.release.set()
-    assert await publishing == 1  # published twice, applied once
-    await asyncio.sleep(0.3)
-    assert (await probe.effects()) == {"stuck": 1}
-    await stuck.close()
-    await rescuer.close()
-
-
-async def test_a_batch_whose_publish_fails_is_released_for_the_next_round_at_once(
-        kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
-    probe = await probe_factory(kind, run_relay=False)
-    await probe.emit("retried")
-    broken = HeldPublish(probe.transport)
-    broken.failing = True
-    broken.release.set()
-    relay = relay_on(probe, broken, 30.0)  # a lease far longer than this test
-    with pytest.raises(ConnectionError):
-        await relay.relay_once()
-    broken.failing = False
-    assert await relay.relay_once() == 1
-    assert await probe.wait_for_effects({"retried"}) == {"retried": 1}
-    await relay.close()
