@@ -196,9 +196,9 @@ class DirectLane:
     routes are complete; a route added later is served by the router.
     """
 
-    def __init__(self, app: FastAPI, router: ASGIApp) -> None:
+    def __init__(self, app: FastAPI, routed: ASGIApp) -> None:
         self.app = app
-        self.router = router
+        self.routed = routed  # the router's own handling, for everything else
         self._lanes: dict[tuple[str, str], _Lane] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -206,9 +206,9 @@ class DirectLane:
             lanes = self._lanes if self._lanes is not None else self._make_lanes()
             lane = lanes.get((scope["method"], get_route_path(scope)))
             if lane is not None:
-                await lane.serve(scope, receive, send, self.router)
+                await lane.serve(scope, receive, send, self.routed)
                 return
-        await self.router(scope, receive, send)
+        await self.routed(scope, receive, send)
 
     def _make_lanes(self) -> dict[tuple[str, str], _Lane]:
         contexts = list(iter_route_contexts(self.app.routes))
@@ -244,7 +244,7 @@ class _Lane:
         self.scope = {"route": route, "endpoint": endpoint, "path_params": {}, "router": router}
         self.plan = plan
 
-    async def serve(self, scope: Scope, receive: Receive, send: Send, router: ASGIApp) -> None:
+    async def serve(self, scope: Scope, receive: Receive, send: Send, routed: ASGIApp) -> None:
         received: list[Message] = []
 
         async def recording() -> Message:
@@ -258,7 +258,7 @@ class _Lane:
             async def replaying() -> Message:
                 return received.pop(0) if received else await receive()
 
-            await router(scope, replaying, send)
+            await routed(scope, replaying, send)
             return
         response = await self.plan.respond(arguments)
         await response(scope, receive, send)

@@ -293,13 +293,13 @@ def lane_of(app: FastAPI) -> tuple[DirectLane, list[str]]:
     lane = app.router.middleware_stack
     assert isinstance(lane, DirectLane)
     reached: list[str] = []
-    router = lane.router
+    routed = lane.routed
 
     async def counting(scope: Any, receive: Any, send: Any) -> None:
         reached.append(scope["path"])
-        await router(scope, receive, send)
+        await routed(scope, receive, send)
 
-    lane.router = counting
+    lane.routed = counting
     return lane, reached
 
 
