@@ -18,7 +18,6 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import asyncpg
-from pydantic_core import to_json
 from sqlalchemy import (
     Table,
     select,
@@ -317,9 +316,10 @@ class OrderPlacement:
 
     async def insert(self, values: dict[str, Any]) -> None:
         """Written with the audit entry and the event, in one statement at the commit
-        (shared/db.py: write_rows): nothing in the placement reads the order back."""
+        (shared/db.py: write_rows): nothing in the placement reads the order back. The lines
+        go as `values["lines_json"]`, the JSON text of `values["lines"]`."""
         await write_rows(self.transaction, INSERT_ORDER, [tuple(
-            to_json(values["lines"]).decode() if name == "lines" else values[name]
+            values["lines_json"] if name == "lines" else values[name]
             for name in ORDER_COLUMNS)])
 
     async def placed(self, order_id: uuid.UUID) -> SimpleNamespace | None:

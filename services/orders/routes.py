@@ -31,6 +31,7 @@ from services.orders.schemas import (
     Rejection,
     Tier,
     catalogue_out,
+    order_json,
     order_out,
     order_page_json,
     problem_responses,
@@ -193,9 +194,9 @@ async def place_order(body: Annotated[OrderCreate, Body(openapi_examples=example
         result, created = await service.submit(db, actor=user, data=body,
                                                idempotency_key=idempotency_key)
         # Built before the commit: a failure here must not leave an order the caller was told
-        # nothing of. Serialized here rather than by FastAPI, which would validate the model it
-        # was just built as once more (≈ 2 % of a POST); response_model documents it.
-        placed = order_out(result.order, result.approver).model_dump_json()
+        # nothing of. Rendered as the listing renders its rows (order_json), not by FastAPI
+        # from a model it would validate once more; response_model documents it.
+        placed = order_json(result.order, result.approver)
     headers = {"Location": f"/v1/orders/{result.order.order_id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
+from pydantic_core import to_json
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.orders import domain, policy
@@ -123,10 +124,12 @@ async def _save(db: DriverTransaction, placement: OrderPlacement, actor: User,
     one_time, monthly = domain.totals(lines)
     event_lines = tuple(_event_line(line) for line in lines)
     now = datetime.now(UTC)
+    stored_lines = [ln.model_dump(mode="json") for ln in event_lines]
     values: dict[str, Any] = {
         "order_id": order_id, "unit_id": data.unit_id, "cost_centre": cost_centre,
         "orderer_id": actor.person_id, "recipient_person_id": data.recipient_person_id,
-        "status": "submitted", "lines": [ln.model_dump(mode="json") for ln in event_lines],
+        "status": "submitted", "lines": stored_lines,
+        "lines_json": to_json(stored_lines).decode(),  # stored, and answered (order_json)
         "justification": data.justification or None, "note": data.note or None,
         "one_time_total_sek": one_time, "monthly_total_sek": monthly,
         "devices_expected": domain.devices_expected(lines), "need_approved": None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.orders.schemas import OrderPage
+from services.orders.schemas import OrderOut, OrderPage
 from tests.orders_world import World
 from tests.system import RunningSystem
 
@@ -106,21 +106,29 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 async def test_listed_orders_are_exactly_the_orders_read_one_by_one(world: World) -> None:
-    """The listing renders its page without models (schemas.order_page_json); every order in it
-    must still be the OrderOut that GET /v1/orders/{id} answers — lines added for rule U6,
+    """The listing renders its page without models (schemas.order_page_json), and so does the
+    POST its order (schemas.order_json); every order in them must still be the OrderOut that
+    GET /v1/orders/{id} answers — lines added for rule U6,
     a subscription's scope, an advanced phone's need (O4), a unit's own device (U8), decided,
     cancelled."""
     unit, orderer, employee = await world.staffed_unit()
     advanced = "phone-advanced-galaxy-s25"
-    placed = [
-        (await world.place(unit, orderer, employee, PHONE, "sub-mobile-5gb")).json(),
-        (await world.place(unit, orderer, employee, advanced, justification="Tolkar i fält.",
-                           note="Brådskande")).json(),
-        (await world.place(unit, orderer, None, TABLET)).json(),
-        (await world.place(unit, orderer, employee, TABLET, ("acc-charger-usb-c-25w", 2))
-         ).json(),
+    responses = [
+        await world.place(unit, orderer, employee, PHONE, "sub-mobile-5gb"),
+        await world.place(unit, orderer, employee, advanced, justification="Tolkar i fält.",
+                          note="Brådskande"),
+        await world.place(unit, orderer, None, TABLET),
+        await world.place(unit, orderer, employee, TABLET, ("acc-charger-usb-c-25w", 2)),
     ]
-    assert all("order_id" in order for order in placed), placed
+    assert [r.status_code for r in responses] == [201] * 4, [r.text for r in responses]
+    placed = [r.json() for r in responses]
+    # The POST renders the order it placed the same way (schemas.order_json): also OrderOut.
+    for response, order in zip(responses, placed, strict=True):
+        OrderOut.model_validate_json(response.content)
+        json.loads(response.content, object_pairs_hook=no_duplicate_keys)
+        alone = await world.orders.get(f"/v1/orders/{order['order_id']}",
+                                       headers=world.as_(orderer))
+        assert order == alone.json()
     assert (await world.approve(placed[1], unit.head, approve_need=True)).status_code == 200
     rejected = await world.orders.post(f"/v1/orders/{placed[2]['order_id']}/reject",
                                        json={"reason": "Finns redan en."},
