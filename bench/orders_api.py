@@ -9,6 +9,12 @@ The load generator is a minimal keep-alive HTTP/1.1 client, so that the client's
 small next to the servers'.
 
     python -m bench.orders_api [--clients 50] [--seconds 10] [--rounds 4] [--units 10]
+                               [--server-cpus 1]
+
+`--server-cpus` runs both servers on the same CPUs (taskset), leaving the others to PostgreSQL
+and the load generator: each server then meets the same core, which made the ratio of three
+consecutive runs 0.64–0.70 where unpinned runs of the same code read 0.56–0.74
+(docs/performance.md). Off by default, as the figures before it were measured.
 """
 
 from __future__ import annotations
@@ -204,11 +210,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def start_server(name: str, real: bool, *args: str) -> Server:
+async def start_server(name: str, real: bool, *args: str, cpus: str | None = None) -> Server:
     port = free_port()
+    pinned = ["taskset", "--cpu-list", cpus] if cpus else []
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.orders_servers", "orders" if real else "bare", args[0],
-        str(port), *args[1:], stdout=asyncio.subprocess.PIPE)
+        *pinned, sys.executable, "-m", "bench.orders_servers", "orders" if real else "bare",
+        args[0], str(port), *args[1:], stdout=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 120)
     if b"READY" not in line:
@@ -284,13 +291,17 @@ async def run(args: argparse.Namespace, url: str, public_key: Path) -> None:
     servers: list[Server] = []
     try:
         servers.append(await start_server("orders service", True, url, str(public_key),
-                                          json.dumps({"units": world.units})))
+                                          json.dumps({"units": world.units}),
+                                          cpus=args.server_cpus))
         await appoint(servers[0], world)
-        servers.append(await start_server("bare FastAPI + asyncpg, same SQL", False, url))
+        servers.append(await start_server("bare FastAPI + asyncpg, same SQL", False, url,
+                                          cpus=args.server_cpus))
         print(f"{args.clients} clients, {args.seconds:.0f} s per server and phase in "
               f"{args.rounds} alternating rounds after {args.warmup:.0f} s warm-up, "
               f"{os.cpu_count()} cores shared by both servers, "
-              f"PostgreSQL and the load generator; load average {os.getloadavg()[0]:.1f}")
+              f"PostgreSQL and the load generator"
+              f"{f' (servers pinned to CPUs {args.server_cpus})' if args.server_cpus else ''}; "
+              f"load average {os.getloadavg()[0]:.1f}")
         for title, request in (
                 ("POST /v1/orders (phone + subscription; U6 adds protector and case)",
                  post_request),
@@ -320,6 +331,7 @@ async def main() -> None:
                         help="alternating rounds per server, sharing --seconds")
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--employees", type=int, default=20)
+    parser.add_argument("--server-cpus", help="run both servers on these CPUs (taskset list)")
     args = parser.parse_args()
     async with throwaway_database(ADMIN_URL, "km_bench_orders") as url:
         with tempfile.TemporaryDirectory() as tmp:
