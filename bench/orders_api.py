@@ -12,9 +12,9 @@ small next to the servers'.
                                [--server-cpus 1]
 
 `--server-cpus` runs both servers on the same CPUs (taskset), leaving the others to PostgreSQL
-and the load generator: each server then meets the same core, which made the ratio of three
-consecutive runs 0.64–0.70 where unpinned runs of the same code read 0.56–0.74
-(docs/performance.md). Off by default, as the figures before it were measured.
+and the load generator, so that both meet the same core: five pinned runs read 0.64–0.70 where
+unpinned runs of the same session's code read 0.56–0.74 (docs/performance.md). Off by default,
+as the figures before it were measured.
 """
 
 from __future__ import annotations
