@@ -33,12 +33,13 @@ import inspect
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, cast
 
-from fastapi import FastAPI, HTTPException, Request, Response, params
+from fastapi import FastAPI, Request, Response, params
 from fastapi import routing as fastapi_routing
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_typed_return_annotation, request_params_to_args
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 from starlette.routing import Match, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -157,7 +158,7 @@ class _DirectPlan:
             try:
                 received = await request.body()
             except HTTPException:
-                raise  # e.g. 413 from a body size limit: FastAPI's handler re-raises it too
+                raise  # e.g. 413 from a body size limit (Starlette's), as FastAPI's handler
             except Exception:
                 return None  # a client gone mid-body: FastAPI's handler answers it (400)
             try:
@@ -205,7 +206,7 @@ class DirectLane:
         if scope["type"] == "http":
             lanes = self._lanes if self._lanes is not None else self._make_lanes()
             lane = lanes.get((scope["method"], get_route_path(scope)))
-            if lane is not None:
+            if lane is not None:  # (the router's own matching would pick the same route)
                 await lane.serve(scope, receive, send, self.routed)
                 return
         await self.routed(scope, receive, send)
@@ -228,6 +229,11 @@ class DirectLane:
         self._lanes = lanes
         return lanes
 
+    def serves(self, method: str, path: str) -> bool:
+        """Whether a request for `method` and `path` (within the app) takes a lane."""
+        lanes = self._lanes if self._lanes is not None else self._make_lanes()
+        return (method, path) in lanes
+
 
 def _matches(route: Any, scope: Scope) -> bool:
     """Whether the router would pick `route` for `scope` (an unknown kind of route: yes)."""
@@ -240,9 +246,7 @@ def _matches(route: Any, scope: Scope) -> bool:
 class _Lane:
     def __init__(self, route: DirectRoute, endpoint: Any, plan: _DirectPlan, router: Any
                  ) -> None:
-        # What the router leaves in the scope for the route it picked.
-        self.scope = {"route": route, "endpoint": endpoint, "path_params": {}, "router": router}
-        self.plan = plan
+        self.route, self.endpoint, self.router, self.plan = route, endpoint, router, plan
 
     async def serve(self, scope: Scope, receive: Receive, send: Send, routed: ASGIApp) -> None:
         received: list[Message] = []
@@ -252,7 +256,11 @@ class _Lane:
             received.append(message)
             return message
 
-        scope.update(self.scope)
+        # What the router leaves in the scope for the route it picked: a router already there
+        # (an app mounted in another) is kept, and so are the path parameters of a mount.
+        scope.setdefault("router", self.router)
+        scope.update(route=self.route, endpoint=self.endpoint,
+                     path_params=dict(scope.get("path_params", {})))
         arguments = await self.plan.arguments(Request(scope, recording, send))
         if arguments is None:
             async def replaying() -> Message:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 import pytest
 from opentelemetry.trace import SpanKind
 
+from shared.direct_route import DirectLane
 from shared.events.catalogue import DeviceLost, EmployeeTransferred, EmploymentEnded
 from tests.orders_world import World, now, uid
 from tests.system import RunningSystem
@@ -47,6 +48,8 @@ async def test_a_placed_order_is_traced_from_the_request_to_its_event(world: Wor
     """POST /v1/orders is served by the lane in front of the router (shared/direct_route.py):
     its server span is still named by its route, and the trace reaches the audit entry and the
     event's traceparent."""
+    lane = world.system.apps["orders"].router.middleware_stack
+    assert isinstance(lane, DirectLane) and lane.serves("POST", "/v1/orders")
     unit, orderer, employee = await world.staffed_unit()
     order = (await world.place(unit, orderer, employee, PHONE, PLAN)).json()
     trace_id = await world.sql("SELECT trace_id FROM orders.audit_log WHERE object_id = :o",

@@ -10,6 +10,7 @@ the lane in front of the router (`install_direct_lane`, as every service install
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -73,7 +74,8 @@ def build_app(mode: str, key: rsa.RSAPrivateKey, calls: list[dict[str, Any]]) ->
                                     "key": idempotency_key, "dry_run": dry_run,
                                     "served_by": served_by, "route": route.path,
                                     "endpoint": request.scope["endpoint"].__name__,
-                                    "url": str(request.url_for("place"))}),
+                                    "url": str(request.url_for("place")),
+                                    "path_params": request.path_params}),
                         status_code=201, media_type="application/json")
 
     options: dict[str, Any] = {"methods": ["POST"], "status_code": 201}
@@ -340,3 +342,42 @@ async def test_a_route_the_router_would_not_pick_gets_no_lane(key: rsa.RSAPrivat
                                      headers=bearer(key))
     assert response.json() == {"served_by": "earlier"}
     assert reached == ["/v1/things"]
+
+
+async def test_an_app_mounted_in_another_is_served_as_the_router_serves_it(
+        key: rsa.RSAPrivateKey) -> None:
+    """Mounted under a path with a parameter: the mount's router (`url_for`) and its path
+    parameters stay in the scope, as the router leaves them."""
+    answers = {}
+    for mode in ("standard", "route", "lane"):
+        parent = FastAPI()
+        parent.mount("/tenants/{tenant}", build_app(mode, key, []))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=parent),
+                                     base_url="http://test") as client:
+            response = await client.post("/tenants/t-1/v1/things", json=BODY,
+                                         headers=bearer(key))
+        assert response.status_code == 201, response.text
+        answers[mode] = response.json()
+    assert answers["standard"]["path_params"] == {"tenant": "t-1"}
+    assert answers["lane"] == answers["route"] == answers["standard"] | {"served_by": "direct"}
+
+
+@pytest.mark.parametrize("mode", ["standard", "route"])
+async def test_a_body_over_the_apps_limit_is_refused_with_413(key: rsa.RSAPrivateKey,
+                                                             mode: str) -> None:
+    """Streamed (no Content-Length), so that the limit trips while the body is read."""
+    app = build_app(mode, key, [])
+    app.router.max_body_size = 64  # what FastAPI(max_body_size=64) sets for its routes
+    limited = FastAPI(max_body_size=64)
+    limited.mount("", app)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(8):
+            yield b'{"unit_id": "' + b"x" * 30
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=limited),
+                                 base_url="http://test") as client:
+        response = await asyncio.wait_for(client.post(
+            "/v1/things", content=chunks(),
+            headers=bearer(key) | {"Content-Type": "application/json"}), 10)
+    assert response.status_code == 413
