@@ -204,12 +204,14 @@ class DirectLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            lanes = self._lanes if self._lanes is not None else self._make_lanes()
-            lane = lanes.get((scope["method"], get_route_path(scope)))
+            lane = self._made().get((scope["method"], get_route_path(scope)))
             if lane is not None:  # (the router's own matching would pick the same route)
                 await lane.serve(scope, receive, send, self.routed)
                 return
         await self.routed(scope, receive, send)
+
+    def _made(self) -> dict[tuple[str, str], _Lane]:
+        return self._lanes if self._lanes is not None else self._make_lanes()
 
     def _make_lanes(self) -> dict[tuple[str, str], _Lane]:
         contexts = list(iter_route_contexts(self.app.routes))
@@ -231,8 +233,7 @@ class DirectLane:
 
     def serves(self, method: str, path: str) -> bool:
         """Whether a request for `method` and `path` (within the app) takes a lane."""
-        lanes = self._lanes if self._lanes is not None else self._make_lanes()
-        return (method, path) in lanes
+        return (method, path) in self._made()
 
 
 def _matches(route: Any, scope: Scope) -> bool:

@@ -327,9 +327,13 @@ def _order_fields(order: Any, approver: str | None, needs_approval_of_need: bool
 
 
 def order_out(order: Any, approver: str | None) -> OrderOut:
-    lines = order.lines
-    advanced = any(domain.is_advanced_phone(ln["kind"], ln.get("tier")) for ln in lines)
-    return OrderOut.model_validate(_order_fields(order, approver, advanced) | {"lines": lines})
+    return OrderOut.model_validate(_order_fields(order, approver, _advanced(order.lines))
+                                   | {"lines": order.lines})
+
+
+def _advanced(lines: list[dict[str, Any]]) -> bool:
+    """An advanced-tier phone among the lines: its approval approves the need (rule O4)."""
+    return any(domain.is_advanced_phone(ln["kind"], ln.get("tier")) for ln in lines)
 
 
 def _serializer_without_lines() -> SchemaSerializer:
@@ -368,8 +372,7 @@ def order_json(order: Any, approver: str | None) -> bytes:
     as JSON text (`lines_json`: an order just placed, or a listing row), rendered as the listing
     renders its rows: validating the order into OrderOut once more was ≈ 3 % of a POST's CPU.
     The integration tests hold a placed order equal to the same order read through OrderOut."""
-    advanced = any(domain.is_advanced_phone(ln["kind"], ln.get("tier")) for ln in order.lines)
-    return _spliced(order, approver, advanced)
+    return _spliced(order, approver, _advanced(order.lines))
 
 
 def _spliced(order: Any, approver: str | None, advanced: bool) -> bytes:
