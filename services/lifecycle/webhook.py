@@ -14,6 +14,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -33,6 +34,21 @@ TOLERANCE_MINUTES = 5  # fixed by the standardwebhooks package; documented for t
 PersonIdField = Annotated[str, Field(min_length=1, max_length=64, pattern=PERSON_ID_PATTERN,
                                      examples=["E10442"])]
 UnitIdField = Annotated[str, Field(pattern=UNIT_ID_PATTERN, examples=["SOC-HT-N"])]
+
+# HR's dates and times within years no employment falls outside. A signed event dated in year 1
+# or 9999 is a mistake, and would overflow the date arithmetic of the rules (a due date a day
+# later, a time converted to UTC): answered 500, retried by HR forever, never applied.
+YEARS = range(1900, 2200)
+
+
+def _within_years(value: date) -> date:
+    if value.year not in YEARS:
+        raise ValueError(f"the year must be between {YEARS.start} and {YEARS.stop - 1}")
+    return value
+
+
+HrDate = Annotated[date, AfterValidator(_within_years)]
+HrTime = Annotated[AwareDatetime, AfterValidator(_within_years)]
 
 
 class WebhookVerifier:
@@ -90,7 +106,7 @@ class HrHire(_Data):
     person_id: PersonIdField
     unit_id: UnitIdField
     nearest_manager_id: PersonIdField | None = None
-    start_date: date
+    start_date: HrDate
 
 
 class HrTransfer(_Data):
@@ -102,7 +118,7 @@ class HrTransfer(_Data):
     previous_manager_id: PersonIdField | None = Field(
         default=None, description="The nearest manager in the unit left, who gets the devices "
         "back (rule U7). Omitted: the manager HR last told us, else that unit's head.")
-    effective_date: date = Field(description="The first day in the new unit; devices of the "
+    effective_date: HrDate = Field(description="The first day in the new unit; devices of the "
                                  "unit left are due back on it.")
 
     @model_validator(mode="after")
@@ -115,7 +131,7 @@ class HrTransfer(_Data):
 class HrEnd(_Data):
     person_id: PersonIdField
     unit_id: UnitIdField
-    last_day: date = Field(description="The last day of employment; may be in the future.")
+    last_day: HrDate = Field(description="The last day of employment; may be in the future.")
     nearest_manager_id: PersonIdField | None = Field(
         default=None, description="Gets the devices back. Omitted: the manager HR last told "
         "us, else the unit's head.")
@@ -124,7 +140,7 @@ class HrEnd(_Data):
 class _HrEventBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timestamp: AwareDatetime = Field(description="When the change was recorded in HR (RFC "
+    timestamp: HrTime = Field(description="When the change was recorded in HR (RFC "
                                      "3339 with offset). Orders events about one person or "
                                      "unit: a correction carries a later timestamp.")
 

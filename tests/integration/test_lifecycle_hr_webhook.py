@@ -98,6 +98,34 @@ async def test_a_signed_but_invalid_event_is_422_and_nothing_is_recorded(
     assert received.json() == []
 
 
+async def test_a_signed_event_dated_outside_any_employment_is_422_not_a_500(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """Year 1 or 9999 overflows the rules' date arithmetic (a due date a day later, a time in
+    UTC): a 500 would make HR retry the same event forever."""
+    person = new_id("E")
+    wrong = {
+        "timestamp": {"type": "employee.hired", "timestamp": "0001-01-01T00:00:00+01:00",
+                      "data": hire_data(person)},
+        "data.last_day": {"type": "employment.ended", "timestamp": "2026-01-01T10:00:00Z",
+                          "data": {"person_id": person, "unit_id": "SOC-1",
+                                   "last_day": "9999-12-31"}},
+        "data.effective_date": {"type": "employee.transferred",
+                                "timestamp": "2026-01-01T10:00:00Z",
+                                "data": {"person_id": person, "from_unit_id": "SOC-1",
+                                         "to_unit_id": "SOC-2", "effective_date": "0001-01-01"}},
+    }
+    for field, event in wrong.items():
+        body = json.dumps(event).encode()
+        response = await system_inprocess.lifecycle.post(HR_PATH, content=body,
+                                                         headers=signed(body))
+        assert response.status_code == 422, (field, response.text)
+        detail = response.json()["detail"]
+        assert field in detail and "between 1900 and 2199" in detail, detail
+    received = await system_inprocess.lifecycle.get(
+        "/v1/hr/events", params={"subject": person}, headers=token_for(*IT))
+    assert received.json() == []
+
+
 async def test_the_same_webhook_id_again_is_2xx_and_has_no_second_effect(
         system: RunningSystem, token_for: Any) -> None:
     person = new_id("E")
