@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -271,15 +271,29 @@ _TRANSIENT = (
 
 def is_transient(exc: BaseException) -> bool:
     """True when the failure is the infrastructure's, not the message's."""
+    return any(isinstance(cause, _TRANSIENT)
+               or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated)
+               for cause in _causes(exc))
+
+
+# PostgreSQL stores no NUL character in text (22021) and no \u0000 escape in jsonb (22P05).
+UNSTORABLE_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError,
+                    asyncpg.exceptions.UntranslatableCharacterError)
+
+
+def is_unstorable_text(exc: BaseException) -> bool:
+    """True when PostgreSQL refused a text of the request (a NUL character): the caller's
+    input, to be answered 422, not a failure of ours."""
+    return any(isinstance(cause, UNSTORABLE_TEXT) for cause in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what caused it: SQLAlchemy's `orig`, else the exception's cause or context."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _TRANSIENT):
-            return True
-        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
-            return True
+        yield current
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else (
             current.__cause__ or current.__context__)
-    return False

@@ -11,9 +11,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import is_transient
+from shared.db import UNSTORABLE_TEXT, is_transient, is_unstorable_text
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://kommunmobil.varnamo.se/problems/"
@@ -98,18 +99,34 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if is_transient(exc):
-            log.warning("database unavailable on %s: %r", request.url.path, exc)
-            response = problem(
-                503, "unavailable", "Temporarily unavailable",
-                "The service cannot reach its database right now; nothing was changed. "
-                "Please try again in a moment.", request.url.path,
-            )
-            response.headers["Retry-After"] = "2"
-            return response
-        log.exception("unhandled error on %s", request.url.path)
+        return _failure(request, exc)
+
+    # Answered here, inside the app, rather than by the catch-all above, which Starlette's
+    # ServerErrorMiddleware re-raises to the server as a crash: this is the caller's input.
+    for refused_text in (*UNSTORABLE_TEXT, sa_exc.DataError):
+        app.add_exception_handler(refused_text, unexpected)  # type: ignore[arg-type]
+
+
+def _failure(request: Request, exc: Exception) -> JSONResponse:
+    if is_unstorable_text(exc):
         return problem(
-            500, "internal", "Internal error",
-            "Something went wrong on our side; nothing was changed. Please try again.",
+            422, "invalid-request", "The request has invalid fields",
+            "A text in the request contains a NUL character (\\u0000), which cannot be "
+            "stored; remove it and send the request again. Nothing was changed.",
             request.url.path,
         )
+    if is_transient(exc):
+        log.warning("database unavailable on %s: %r", request.url.path, exc)
+        response = problem(
+            503, "unavailable", "Temporarily unavailable",
+            "The service cannot reach its database right now; nothing was changed. "
+            "Please try again in a moment.", request.url.path,
+        )
+        response.headers["Retry-After"] = "2"
+        return response
+    log.exception("unhandled error on %s", request.url.path)
+    return problem(
+        500, "internal", "Internal error",
+        "Something went wrong on our side; nothing was changed. Please try again.",
+        request.url.path,
+    )

@@ -309,7 +309,9 @@ async def get_order(session: AsyncSession, *, actor: User, order_id: uuid.UUID) 
 async def _may_see(session: AsyncSession, actor: User, order: Order,
                    approver: str | None) -> bool:
     me = actor.person_id
-    if actor.has_any(*SEE_ALL) or me in (order.orderer_id, approver):
+    # The decider keeps seeing what they decided: the head of a parent unit decides on its
+    # child unit's head's orders (rule O3) without heading the order's unit.
+    if actor.has_any(*SEE_ALL) or me in (order.orderer_id, approver, order.decided_by):
         return True
     unit = await KnownUnitRepository(session).get(order.unit_id)
     if unit is not None and unit.head_person_id == me:
@@ -346,8 +348,13 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, order_id = raw.split("|")
-        return datetime.fromisoformat(created), uuid.UUID(order_id)
+        created_text, order_id = raw.split("|")
+        created = datetime.fromisoformat(created_text)
+        # Ours are aware and recent; a crafted one in year 1 with an offset overflowed when
+        # converted to UTC for the query (a 500).
+        if created.tzinfo is None or not 2000 <= created.year <= 9000:
+            raise ValueError(created_text)
+        return created, uuid.UUID(order_id)
     except (ValueError, UnicodeDecodeError) as exc:
         raise domain.InvalidRequest("The cursor is not valid; start again without one.") from exc
 

@@ -87,6 +87,11 @@ async def test_o3_a_head_who_orders_cannot_approve_it_the_parent_units_head_does
     assert seen.status_code == 200  # the decider sees what they decide on
     approved = await world.approve(order, parent.head)
     assert approved.status_code == 200 and approved.json()["decided_by"] == parent.head
+    after = await world.orders.get(f"/v1/orders/{order['order_id']}",
+                                   headers=world.as_(parent.head))
+    assert after.status_code == 200, after.text  # and what they decided, as in their listing
+    listed = await world.orders.get("/v1/orders", headers=world.as_(parent.head))
+    assert order["order_id"] in [o["order_id"] for o in listed.json()["items"]]
 
 
 async def test_o3_a_head_without_a_parent_head_waits_for_the_organisation(world: World) -> None:

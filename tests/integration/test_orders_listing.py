@@ -4,9 +4,11 @@ the orders of units they order for or head (and their own), IT service and audit
 from __future__ import annotations
 
 import asyncio
+import base64
 import gc
 import json
 import logging
+import uuid
 import warnings
 from collections.abc import Awaitable
 from typing import Any
@@ -67,8 +69,16 @@ async def test_filters_by_status_person_and_unit(world: World) -> None:
     assert await ids(world, it, orderer_id=orderer) == [b["order_id"], a["order_id"]]
     bad = await world.orders.get("/v1/orders", params={"status": "lost"}, headers=it)
     assert bad.status_code == 422
-    cursor = await world.orders.get("/v1/orders", params={"cursor": "not-a-cursor"}, headers=it)
-    assert cursor.status_code == 422 and "cursor" in cursor.json()["detail"]
+    crafted = [base64.urlsafe_b64encode(f"{created}|{uuid.uuid4()}".encode()).decode()
+               for created in ("0001-01-01T00:00:00+14:00", "2026-01-01T00:00:00")]
+    for cursor in ["not-a-cursor", *crafted]:
+        refused = await world.orders.get("/v1/orders", params={"cursor": cursor}, headers=it)
+        assert refused.status_code == 422, (cursor, refused.text)
+        assert "cursor" in refused.json()["detail"]
+    for filters in ({"unit_id": "SOC\x00"}, {"person_id": "\x00"}):
+        refused = await world.orders.get("/v1/orders", params=filters, headers=it)
+        assert refused.status_code == 422, (filters, refused.text)
+        assert "NUL" in refused.json()["detail"]
 
 
 async def test_each_caller_sees_only_the_orders_they_may_see(world: World) -> None:

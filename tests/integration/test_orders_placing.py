@@ -267,6 +267,29 @@ async def test_a_refusal_leaves_no_order_no_event_and_no_audit_entry(world: Worl
 
 
 @pytest.mark.parametrize("body", [
+    {"note": "ring\x00 first"},
+    {"justification": "\x00"},
+    {"lines": [{"catalogue_item_id": "phone\x00"}]},
+])
+async def test_a_nul_character_in_a_text_is_a_422_and_changes_nothing(
+        world: World, body: dict[str, object]) -> None:
+    """PostgreSQL stores no NUL in text or jsonb: the request's fault, never a 500."""
+    unit, orderer, employee = await world.staffed_unit()
+    before = [await world.sql(f"SELECT count(*) FROM orders.{table}")
+              for table in ("orders", "outbox", "audit_log", "idempotency_keys")]
+    full = {"unit_id": unit.unit_id, "recipient_person_id": employee,
+            "lines": [{"catalogue_item_id": PHONE}]} | body
+    response = await world.orders.post("/v1/orders", json=full, headers=world.as_(orderer)
+                                       | {"Idempotency-Key": uid("k")})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert "NUL" in response.json()["detail"]
+    after = [await world.sql(f"SELECT count(*) FROM orders.{table}")
+             for table in ("orders", "outbox", "audit_log", "idempotency_keys")]
+    assert after == before
+
+
+@pytest.mark.parametrize("body", [
     {"lines": []},
     {"lines": [{"catalogue_item_id": PHONE, "quantity": 0}]},
     {"lines": [{"catalogue_item_id": PHONE, "colour": "red"}]},
