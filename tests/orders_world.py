@@ -104,11 +104,13 @@ class World:
 
     async def issue(self, *, holder: str | None, unit: Unit, order_id: uuid.UUID | None = None,
                     kind: str | None = "phone", device_id: uuid.UUID | None = None,
-                    at: datetime | None = None) -> uuid.UUID:
+                    at: datetime | None = None,
+                    subscription_ids: tuple[uuid.UUID, ...] = ()) -> uuid.UUID:
         device_id = device_id or uuid.uuid4()
         await self.inject(DeviceIssued(device_id=device_id, order_id=order_id,
                                        holder_person_id=holder, unit_id=unit.unit_id,
-                                       issued_by="it-7", kind=kind),  # type: ignore[arg-type]
+                                       issued_by="it-7", kind=kind,  # type: ignore[arg-type]
+                                       subscription_ids=subscription_ids),
                           subject=str(device_id), at=at)
         return device_id
 

@@ -6,11 +6,11 @@ every refusal a portal can show is raised here, with the rule it enforces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from shared.errors import Conflict, DomainError, Forbidden, RuleViolation
 from shared.events.catalogue import SubscriptionScope
@@ -276,6 +276,37 @@ def check_canceller(caller: str, orderer_id: str) -> None:
                         "instead (rule O3).", rule="O3")
 
 
-def is_fulfilled(expected: int, issued_devices: int, issued_any: int) -> bool:
-    """Every phone and tablet issued; an order with none is fulfilled by its first hand-over."""
-    return issued_devices >= expected if expected else issued_any > 0
+# What inventory activates and reports one by one (a SIM each): accessories and fixed extensions
+# are handed over outside its register, so nothing ever reports them (docs/inventory.md).
+SUBSCRIPTION_KINDS = frozenset({"subscription", "sim"})
+
+
+def subscriptions_expected(lines: Iterable[Mapping[str, Any]]) -> int:
+    """How many subscriptions inventory activates for the order, from its stored lines."""
+    return sum(int(line.get("quantity") or 1) for line in lines
+               if line.get("kind") in SUBSCRIPTION_KINDS)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What inventory reported issued against an order (its device-issued events)."""
+
+    devices: int  # phones and tablets
+    subscriptions: int  # activated, with a device or as a SIM of their own
+    hand_overs: int  # device-issued events, of any kind
+
+
+def is_fulfilled(devices_expected: int, subscriptions: int, delivered: Delivered) -> bool:
+    """Every phone and tablet issued and every subscription activated. An order with neither
+    is fulfilled when it is approved (`nothing_to_issue`); one approved before subscriptions
+    were counted, by its first hand-over."""
+    if devices_expected or subscriptions:
+        return (delivered.devices >= devices_expected
+                and delivered.subscriptions >= subscriptions)
+    return delivered.hand_overs > 0
+
+
+def nothing_to_issue(devices_expected: int, subscriptions: int) -> bool:
+    """Only accessories (or fixed extensions): inventory will report nothing for the order, so
+    approving it is its last step."""
+    return not devices_expected and not subscriptions

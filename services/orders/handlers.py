@@ -59,7 +59,8 @@ async def on_issued(session: AsyncSession, envelope: Envelope, event: Event) -> 
     if event.order_id is not None:
         await service.record_delivery(session, order_id=event.order_id,
                                       device_id=event.device_id, issued_by=event.issued_by,
-                                      issued_at=envelope.time)
+                                      issued_at=envelope.time,
+                                      subscription_ids=event.subscription_ids)
 
 
 async def on_returned(session: AsyncSession, envelope: Envelope, event: Event) -> None:

@@ -100,6 +100,9 @@ class OrderDelivery(Base):
     order_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     device_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The subscriptions inventory activated with it (device-issued's subscription_ids)
+    subscription_ids: Mapped[list[uuid.UUID]] = mapped_column(ARRAY(Uuid),
+                                                             server_default="{}")
 
     __table_args__ = (PrimaryKeyConstraint("order_id", "device_id"),)
 

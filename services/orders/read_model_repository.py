@@ -85,15 +85,19 @@ class HeldDeviceRepository(_Repository):
         ))
 
     async def record_delivery(self, order_id: uuid.UUID, device_id: uuid.UUID,
-                              issued_at: datetime) -> None:
+                              issued_at: datetime, subscription_ids: Sequence[uuid.UUID] = ()
+                              ) -> None:
         await self.session.execute(insert(OrderDelivery).values(
             order_id=order_id, device_id=device_id, issued_at=issued_at,
+            subscription_ids=list(subscription_ids),
         ).on_conflict_do_nothing())
 
-    async def deliveries(self, order_id: uuid.UUID) -> list[tuple[uuid.UUID, str | None]]:
-        query = (select(OrderDelivery.device_id, HeldDevice.kind)
+    async def deliveries(self, order_id: uuid.UUID
+                         ) -> list[tuple[uuid.UUID, str | None, list[uuid.UUID]]]:
+        """(device id, its kind if known, the subscriptions activated with it), in order."""
+        query = (select(OrderDelivery.device_id, HeldDevice.kind, OrderDelivery.subscription_ids)
                  .outerjoin(HeldDevice, HeldDevice.device_id == OrderDelivery.device_id)
                  .where(OrderDelivery.order_id == order_id)
                  .order_by(OrderDelivery.issued_at, OrderDelivery.device_id))
-        return [(row[0], row[1]) for row in await self.session.execute(query)]
+        return [(row[0], row[1], list(row[2] or ())) for row in await self.session.execute(query)]
 

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -209,6 +210,8 @@ async def approve(session: AsyncSession, *, actor: User, order_id: uuid.UUID,
         one_time_total_sek=order.one_time_total_sek,
         monthly_total_sek=order.monthly_total_sek,
     ), subject=str(order.order_id))
+    if domain.nothing_to_issue(order.devices_expected, domain.subscriptions_expected(order.lines)):
+        await _fulfil(session, order, actor.person_id, datetime.now(UTC))
     return OrderView(order, None)
 
 
@@ -262,29 +265,47 @@ async def _record(session: AsyncSession, actor: User, order: Order, before: dict
 
 
 async def record_delivery(session: AsyncSession, *, order_id: uuid.UUID,
-                          device_id: uuid.UUID, issued_by: str, issued_at: datetime) -> None:
-    """A device was issued against the order; when every phone and tablet is, it is fulfilled.
+                          device_id: uuid.UUID, issued_by: str, issued_at: datetime,
+                          subscription_ids: Sequence[uuid.UUID] = ()) -> None:
+    """A device or SIM was issued against the order; when every phone and tablet is issued and
+    every subscription activated, it is fulfilled.
 
     Idempotent: a delivery is recorded once, and an order is fulfilled once."""
     devices = HeldDeviceRepository(session)
-    await devices.record_delivery(order_id, device_id, issued_at)
+    await devices.record_delivery(order_id, device_id, issued_at, subscription_ids)
     order = await OrderRepository(session).get(order_id, for_update=True)
     if order is None or order.status != "approved":
         return  # unknown to orders, or not waiting for devices: nothing to fulfil
     delivered = await devices.deliveries(order_id)
-    # A device whose kind orders has not learnt counts as a phone or tablet.
-    issued = sum(1 for _, kind in delivered if kind in domain.DEVICE_KINDS or kind is None)
-    if not domain.is_fulfilled(order.devices_expected, issued, len(delivered)):
+    # A device whose kind orders has not learnt counts as a phone or tablet; a SIM reported
+    # without its subscription's id (an older inventory) as one subscription.
+    activated = {s for _, _, ids in delivered for s in ids}
+    counted = domain.Delivered(
+        devices=sum(1 for _, kind, _ in delivered if kind in domain.DEVICE_KINDS or kind is None),
+        subscriptions=len(activated) + sum(1 for _, kind, ids in delivered
+                                           if kind == "sim" and not ids),
+        hand_overs=len(delivered))
+    if not domain.is_fulfilled(order.devices_expected,
+                               domain.subscriptions_expected(order.lines), counted):
         return
+    await _fulfil(session, order, issued_by, issued_at,
+                  device_ids=tuple(d for d, _, _ in delivered),
+                  subscription_ids=tuple(sorted(activated, key=str)))
+
+
+async def _fulfil(session: AsyncSession, order: Order, actor: str, at: datetime, *,
+                  device_ids: tuple[uuid.UUID, ...] = (),
+                  subscription_ids: tuple[uuid.UUID, ...] = ()) -> None:
     before = _snapshot(order)
-    order.status, order.fulfilled_at, order.updated_at = "fulfilled", issued_at, datetime.now(UTC)
+    order.status, order.fulfilled_at, order.updated_at = "fulfilled", at, datetime.now(UTC)
     await session.flush()
-    await record_audit(session, actor=issued_by, action="order.fulfil", object_type="order",
-                       object_id=str(order_id), before=before,
-                       after=_snapshot(order) | {"device_ids": [str(d) for d, _ in delivered]})
-    await add_event(session, OrderFulfilled(order_id=order_id, unit_id=order.unit_id,
-                                            device_ids=tuple(d for d, _ in delivered)),
-                    subject=str(order_id))
+    await record_audit(session, actor=actor, action="order.fulfil", object_type="order",
+                       object_id=str(order.order_id), before=before,
+                       after=_snapshot(order) | {"device_ids": [str(d) for d in device_ids]})
+    await add_event(session, OrderFulfilled(order_id=order.order_id, unit_id=order.unit_id,
+                                            device_ids=device_ids,
+                                            subscription_ids=subscription_ids),
+                    subject=str(order.order_id))
 
 
 # --- read, with object-level visibility --------------------------------------------------------

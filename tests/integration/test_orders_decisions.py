@@ -3,6 +3,8 @@ else; a head never decides on their own order; the orderer may cancel until the 
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.orders_world import Tap, World
@@ -166,3 +168,56 @@ async def test_every_decision_is_in_the_audit_trail(world: World) -> None:
         "SELECT string_agg(actor || ':' || action, ',' ORDER BY id) FROM orders.audit_log "
         "WHERE object_type = 'order' AND object_id = :o", o=order["order_id"])
     assert rows == f"{orderer}:order.submit,{unit.head}:order.approve"
+
+
+async def test_u5_an_order_is_fulfilled_only_once_every_subscription_it_brings_is_active(
+        world: World) -> None:
+    """Two SIMs for the phone the recipient holds, and a phone with a SIM of its own: the first
+    hand-over of each order is not all of it."""
+    unit, orderer, employee = await world.staffed_unit()
+    await world.issue(holder=employee, unit=unit)  # a phone the recipient holds already (U5)
+    sims = (await world.place(unit, orderer, employee, ("sub-mobile-20gb", 2))).json()
+    phone = (await world.place(unit, orderer, employee, PHONE, "sub-mobile-5gb")).json()
+    for order in (sims, phone):
+        assert (await world.approve(order, unit.head)).status_code == 200
+    first, second = uuid.uuid4(), uuid.uuid4()
+    sims_id = uuid.UUID(sims["order_id"])
+    await world.issue(holder=employee, unit=unit, order_id=sims_id, kind="sim",
+                      subscription_ids=(first,))
+    await world.issue(holder=employee, unit=unit, order_id=sims_id, kind="sim",
+                      subscription_ids=(first,))  # the same subscription reported again
+    assert await status(world, sims, orderer) == "approved"
+    await world.issue(holder=employee, unit=unit, order_id=sims_id, kind="sim",
+                      subscription_ids=(second,))
+    assert await status(world, sims, orderer) == "fulfilled"
+    # The phone came before a SIM was free for it: the order waits for its subscription.
+    phone_id = uuid.UUID(phone["order_id"])
+    await world.issue(holder=employee, unit=unit, order_id=phone_id)
+    assert await status(world, phone, orderer) == "approved"
+    await world.issue(holder=employee, unit=unit, order_id=phone_id, kind="sim",
+                      subscription_ids=(uuid.uuid4(),))
+    assert await status(world, phone, orderer) == "fulfilled"
+    (event,) = await world.outbox("orders.order-fulfilled.v1", sims["order_id"])
+    activated = event["envelope"]["data"]["subscription_ids"]
+    assert sorted(activated) == sorted([str(first), str(second)])
+
+
+async def test_an_order_of_accessories_alone_is_fulfilled_when_approved(world: World) -> None:
+    """Inventory keeps no register of accessories and reports none issued (docs/inventory.md):
+    approving such an order is its last step, or it would stay approved for ever."""
+    unit, orderer, employee = await world.staffed_unit()
+    order = (await world.place(unit, orderer, employee, "acc-charger-usb-c-25w",
+                               "acc-car-holder")).json()
+    approved = await world.approve(order, unit.head)
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["status"] == "fulfilled" and approved.json()["fulfilled_at"]
+    assert await status(world, order, orderer) == "fulfilled"
+    assert len(await world.outbox("orders.order-approved.v1", order["order_id"])) == 1
+    (event,) = await world.outbox("orders.order-fulfilled.v1", order["order_id"])
+    assert event["envelope"]["data"]["device_ids"] == []
+
+
+async def status(world: World, order: dict[str, object], person: str) -> str:
+    response = await world.orders.get(f"/v1/orders/{order['order_id']}",
+                                      headers=world.as_(person))
+    return str(response.json()["status"])

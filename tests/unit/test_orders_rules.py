@@ -160,10 +160,26 @@ def test_only_a_submitted_order_is_decided_or_cancelled_and_only_by_its_orderer(
         domain.check_canceller("head-1", "o-1")
 
 
-def test_fulfilled_when_every_phone_and_tablet_is_issued() -> None:
-    assert not domain.is_fulfilled(expected=2, issued_devices=1, issued_any=3)
-    assert domain.is_fulfilled(expected=2, issued_devices=2, issued_any=2)
-    # An order with no phone or tablet (a SIM, accessories) is done at its first hand-over.
-    assert not domain.is_fulfilled(expected=0, issued_devices=0, issued_any=0)
-    assert domain.is_fulfilled(expected=0, issued_devices=0, issued_any=1)
+def test_fulfilled_when_every_phone_and_tablet_is_issued_and_every_subscription_active() -> None:
+    def delivered(devices: int, subscriptions: int, hand_overs: int) -> domain.Delivered:
+        return domain.Delivered(devices, subscriptions, hand_overs)
 
+    assert not domain.is_fulfilled(2, 0, delivered(1, 0, 3))
+    assert domain.is_fulfilled(2, 0, delivered(2, 0, 2))
+    # A phone and two SIMs (one for a phone the recipient holds): the phone is not enough.
+    assert not domain.is_fulfilled(1, 2, delivered(1, 1, 1))
+    assert domain.is_fulfilled(1, 2, delivered(1, 2, 2))
+    # Two SIMs alone: the first SIM is not enough.
+    assert not domain.is_fulfilled(0, 2, delivered(0, 1, 1))
+    assert domain.is_fulfilled(0, 2, delivered(0, 2, 2))
+    # Neither (approved before subscriptions were counted): the first hand-over.
+    assert not domain.is_fulfilled(0, 0, delivered(0, 0, 0))
+    assert domain.is_fulfilled(0, 0, delivered(0, 0, 1))
+
+
+def test_subscriptions_expected_from_the_stored_lines_and_accessories_need_no_issue() -> None:
+    stored = [{"kind": "phone", "quantity": 1}, {"kind": "subscription", "quantity": 2},
+              {"kind": "accessory", "quantity": 3}, {"kind": "sim"}]
+    assert domain.subscriptions_expected(stored) == 3
+    assert domain.nothing_to_issue(0, 0)
+    assert not domain.nothing_to_issue(0, 1) and not domain.nothing_to_issue(1, 0)
