@@ -178,8 +178,9 @@ def test_fulfilled_when_every_phone_and_tablet_is_issued_and_every_subscription_
 
 
 def test_subscriptions_expected_from_the_stored_lines_and_accessories_need_no_issue() -> None:
-    stored = [{"kind": "phone", "quantity": 1}, {"kind": "subscription", "quantity": 2},
-              {"kind": "accessory", "quantity": 3}, {"kind": "sim"}]
+    stored: list[dict[str, object]] = [
+        {"kind": "phone", "quantity": 1}, {"kind": "subscription", "quantity": 2},
+        {"kind": "accessory", "quantity": 3}, {"kind": "sim"}]
     assert domain.subscriptions_expected(stored) == 3
     assert domain.nothing_to_issue(0, 0)
     assert not domain.nothing_to_issue(0, 1) and not domain.nothing_to_issue(1, 0)
