@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from services.inventory.domain import Holder
-from shared.errors import RuleViolation
+from shared.errors import Conflict, RuleViolation
 
 Category = Literal["network-access", "email", "calendar", "app-access", "device-fault",
                    "app-usage", "private-account", "private-service"]
@@ -89,6 +90,19 @@ def check_repair_warning(holder: Holder, *, person_id: str, confirmed: bool,
     if holder.person_id is not None and person_id != holder.person_id:
         raise RuleViolation(f"The warning must be confirmed by the holder {holder.person_id} "
                             "personally (rule S4)")
+
+
+def check_no_open_repair(device_id: uuid.UUID, action: str, open_repair_id: uuid.UUID | None
+                         ) -> None:
+    """rules S4, U8: a device taken in for repair leaves it only through its repair, which moves
+    the holder's subscriptions and closes the repair; any other way leaves both behind."""
+    if open_repair_id is None:
+        return
+    raise Conflict(f"Device {device_id} is in repair {open_repair_id}, which is still open, so "
+                   f"it cannot be {action} directly. Finish the repair: POST "
+                   f"/v1/repairs/{open_repair_id}/return gives it back to its holder, POST "
+                   f"/v1/repairs/{open_repair_id}/replace gives the holder another device "
+                   "(rules S4, U8)")
 
 
 def channels_from(listed: Iterable[tuple[str, str]], fallback: Mapping[str, str]

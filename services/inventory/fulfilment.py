@@ -89,6 +89,21 @@ async def fill_backorders(session: AsyncSession, *, models: Sequence[str] = (),
     return filled
 
 
+async def reopen_line_of(session: AsyncSession, device_id: uuid.UUID) -> bool:
+    """The device reserved for a line is gone (lost): the line waits again, as the sweep's
+    reopened lines do, and takes another device in stock now when there is one (rule O3)."""
+    repo = FulfilmentRepository(session)
+    line = await repo.reserved_line_of(device_id)
+    if line is None:
+        return False
+    line.state, line.device_id = "waiting", None
+    await session.flush()
+    order = await repo.order(line.order_id)
+    if order is None or order.state != "approved":
+        return False
+    return await try_reserve(session, order, line, from_backorder=True)
+
+
 async def try_reserve(session: AsyncSession, order: FulfilmentOrder, line: FulfilmentLine, *,
                       from_backorder: bool) -> bool:
     if line.kind in DEVICE_KINDS:

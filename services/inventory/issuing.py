@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory import domain, ports
-from services.inventory.fulfilment import activate, fill_backorders
+from services.inventory import domain, domain_support, ports
+from services.inventory.fulfilment import activate, fill_backorders, reopen_line_of
 from services.inventory.models import Acknowledgement, Device, Subscription
 from services.inventory.records import SYSTEM, audit_device, snapshot, touch
 from services.inventory.repository import (
@@ -19,6 +19,7 @@ from services.inventory.repository import (
     DeviceRepository,
     FulfilmentRepository,
     ModelRepository,
+    RepairRepository,
     TelephonyRepository,
 )
 from services.inventory.schemas import CheckInIn, HandOverIn, IssueIn, RestockIn
@@ -53,9 +54,22 @@ def _holder(device: Device) -> domain.Holder | None:
     return domain.Holder(device.holder_person_id, device.holder_unit_id)
 
 
-async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: IssueIn
+async def _refuse_open_repair(session: AsyncSession, device: Device, action: str, *,
+                              finishing: uuid.UUID | None = None) -> None:
+    """Only the repair itself (`finishing`, repairs.py) takes a device out of an open repair."""
+    if device.state != "in-repair":
+        return
+    repair = await RepairRepository(session).open_of(device.device_id)
+    open_id = repair.repair_id if repair is not None else None
+    domain_support.check_no_open_repair(device.device_id, action,
+                                        None if open_id == finishing else open_id)
+
+
+async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: IssueIn,
+                finishing_repair: uuid.UUID | None = None
                 ) -> tuple[Device, Acknowledgement, list[Subscription]]:
     device = await locked_device(session, device_id)
+    await _refuse_open_repair(session, device, "issued", finishing=finishing_repair)
     new = domain.Holder(data.holder_person_id, data.holder_unit_id)
     domain.check_issue(device_id, device.state, _holder(device), new)
     fulfilment = FulfilmentRepository(session)
@@ -217,6 +231,7 @@ async def restock(session: AsyncSession, *, actor: str, device_id: uuid.UUID, da
                   ) -> Device:
     device = await locked_device(session, device_id)
     domain.transition(device_id, device.state, "restock")
+    await _refuse_open_repair(session, device, "put back in stock")
     if data.manual_wipe_confirmation:
         evidence = f"by hand: {data.manual_wipe_confirmation}"
     elif device.wipe_command_id is not None:
@@ -229,11 +244,14 @@ async def restock(session: AsyncSession, *, actor: str, device_id: uuid.UUID, da
     else:
         raise RuleViolation(f"Device {device_id} has no confirmed wipe: the MDM does not manage "
                             "it, so confirm the wipe by hand (manual_wipe_confirmation)")
-    holder = device.holder_person_id, device.holder_unit_id or device.unit_id
+    # Only a device still held (in repair, no repair row) is returned here; a checked-in one
+    # keeps its unit_id but was announced returned at check-in already.
+    holder = _holder(device)
+    unit_id = device.holder_unit_id or device.unit_id
     await _to_stock(session, device, actor, evidence=evidence)
-    if any(holder):  # in repair with a holder: the holder no longer has it
+    if holder is not None:
         await add_event(session, DeviceReturned(
-            device_id=device_id, from_person_id=holder[0], unit_id=holder[1] or "",
+            device_id=device_id, from_person_id=holder.person_id, unit_id=unit_id or "",
             received_by=actor, kind=device.kind, wiped=True), subject=str(device_id))  # type: ignore[arg-type]
     return device
 
@@ -302,7 +320,7 @@ async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
     except DomainError as exc:
         log.warning("loss-reported for device %s ignored: %s", device.device_id, exc.detail)
         return
-    before = snapshot(device)
+    before, was_reserved = snapshot(device), device.state == "reserved"
     sim_blocked = await _block_sims(session, device.device_id)
     mdm_action: str = "none"
     if device.mdm_enrolment_id is not None:
@@ -321,6 +339,8 @@ async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
         device_id=device.device_id, person_id=device.holder_person_id or event.person_id,
         loss_id=event.loss_id, sim_blocked=sim_blocked, mdm_action=mdm_action,  # type: ignore[arg-type]
         unit_id=device.holder_unit_id or device.unit_id), subject=str(device.device_id))
+    if was_reserved:  # the approved order still needs a device (rule O3)
+        await reopen_line_of(session, device.device_id)
 
 
 async def _block_sims(session: AsyncSession, device_id: uuid.UUID) -> bool:

@@ -97,7 +97,8 @@ async def return_to_holder(session: AsyncSession, *, actor: str, repair_id: uuid
     """The repaired device goes back to the same holder — never anyone else (rule U8)."""
     repair, device = await _open_repair(session, repair_id)
     device, _, _ = await issuing.issue(session, actor=actor, device_id=device.device_id,
-                                       data=_issue_to_holder(repair, acknowledgement))
+                                       data=_issue_to_holder(repair, acknowledgement),
+                                       finishing_repair=repair.repair_id)
     await _finish(session, repair, actor=actor, outcome="returned-to-holder")
     return repair, device
 

@@ -255,3 +255,37 @@ async def test_o3_cancelled_order_releases_its_reservation(system_inprocess: Run
     lines = (await system.inventory.get(f"/v1/fulfilment/{late.order_id}", headers=it)).json()
     assert lines["state"] == "cancelled" and lines["lines"] == []
 
+
+
+async def test_c3_device_returned_is_published_once_when_the_restock_follows_later(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule C3: a check-in announces device-returned; the restock after a pending wipe or after
+    a repair does not announce it a second time (the device keeps its unit_id until the restock,
+    but nobody holds it any more)."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    pending, repair = await receive(system, it, model["model_id"], count=2)
+    for device_id in (pending, repair):
+        issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+            "holder_person_id": "anna", "unit_id": "SOC-HT",
+            "acknowledgement": acknowledgement("anna")})
+        assert issued.status_code == 200, issued.text
+    mdm().auto_complete = False  # the phone is switched off in a drawer
+    try:
+        back = await system.inventory.post(f"/v1/devices/{pending}/check-in", headers=it,
+                                           json={"subscriptions": "keep"})
+    finally:
+        mdm().auto_complete = True
+    assert back.json()["state"] == "returned", back.text
+    mdm().complete(await _wipe_command(system, it, pending))
+    to_repair = await system.inventory.post(f"/v1/devices/{repair}/check-in", headers=it,
+                                            json={"subscriptions": "keep",
+                                                  "condition": "needs-repair"})
+    assert to_repair.json()["state"] == "in-repair", to_repair.text
+    assert to_repair.json()["unit_id"] == "SOC-HT" and to_repair.json()["holder_person_id"] is None
+    for device_id in (pending, repair):
+        restocked = await system.inventory.post(f"/v1/devices/{device_id}/restock", headers=it,
+                                                json={})
+        assert restocked.status_code == 200 and restocked.json()["state"] == "in-stock"
+        (returned,) = await outbox(system, "inventory.device-returned.v1", device_id)
+        assert returned["data"]["from_person_id"] == "anna"

@@ -12,6 +12,7 @@ from tests.integration.test_inventory_helpers import (
     approved,
     create_model,
     device,
+    fulfilment,
     iccid,
     imei,
     mdm,
@@ -22,6 +23,7 @@ from tests.integration.test_inventory_helpers import (
     publish,
     receive,
     stock_until,
+    until_fulfilment,
     until_state,
 )
 from tests.system import RunningSystem
@@ -144,3 +146,31 @@ async def test_u9_loss_of_an_unmanaged_stock_device_needs_no_mdm(
     await until_state(system, it, device_id, "lost")
     (event,) = await outbox(system, "inventory.device-lost.v1", device_id)
     assert (event["data"]["sim_blocked"], event["data"]["mdm_action"]) == (False, "none")
+
+
+async def test_u9_o3_a_reserved_device_reported_lost_passes_its_order_line_on(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules U9, O3: the approved order still needs a phone when the one reserved for it is
+    lost; its line takes another in stock at once, or waits again when there is none."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    devices = await receive(system, it, model["model_id"], count=2)
+    order = approved(phone_line(model["model_id"]))
+    await publish(system, order)
+    first = (await until_fulfilment(system, it, order.order_id, ["reserved"]))["lines"][0]
+    (other,) = [d for d in devices if d != first["device_id"]]
+    for lost_id in (first["device_id"], other):
+        await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(lost_id),
+                                           reported_by="it-2", circumstances="Gone from shelf"))
+        await until_state(system, it, lost_id, "lost")
+        line = (await fulfilment(system, it, order.order_id)).json()["lines"][0]
+        if lost_id == first["device_id"]:
+            assert (line["state"], line["device_id"]) == ("reserved", other), line
+            assert (await device(system, it, other))["state"] == "reserved"
+            (reserved,) = await outbox(system, "inventory.device-reserved.v1", other)
+            assert reserved["data"]["order_id"] == str(order.order_id)
+        else:  # nothing left in stock: the line waits for the next delivery
+            assert (line["state"], line["device_id"]) == ("waiting", None), line
+    (replacement,) = await receive(system, it, model["model_id"])
+    line = (await until_fulfilment(system, it, order.order_id, ["reserved"]))["lines"][0]
+    assert line["device_id"] == replacement

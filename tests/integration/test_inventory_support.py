@@ -241,3 +241,36 @@ async def test_u8_a_replacement_after_repair_is_return_and_new_issue(
     missing = await system.inventory.post(f"/v1/repairs/{uuid.uuid4()}/return", headers=it,
                                           json={"acknowledgement": acknowledgement(person)})
     assert missing.status_code == 404
+
+
+async def test_s4_u8_a_device_in_an_open_repair_leaves_it_only_through_the_repair(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules S4, U8: restocking or directly issuing a device whose repair is open is refused
+    (409 naming the repair's return and replace) — it would leave the holder's subscriptions on
+    it and the repair open for good, blocking every later intake of the device."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    person = f"p-{suffix()}"
+    phone, repair_id = await _in_repair(system, it, person)
+    device_id = phone["device_id"]
+    before = await device(system, it, device_id)
+    for action, body in (
+            ("restock", {"manual_wipe_confirmation": "it-1, factory reset at the desk"}),
+            ("issue", {"holder_person_id": person, "acknowledgement": acknowledgement(person)})):
+        refused = await system.inventory.post(f"/v1/devices/{device_id}/{action}", headers=it,
+                                              json=body)
+        assert refused.status_code == 409, refused.text
+        detail = refused.json()["detail"]
+        assert f"/v1/repairs/{repair_id}/return" in detail, detail
+        assert f"/v1/repairs/{repair_id}/replace" in detail, detail
+    assert await device(system, it, device_id) == before
+    repair = await system.inventory.get(f"/v1/repairs/{repair_id}", headers=it)
+    assert repair.status_code == 200 and repair.json()["state"] == "in-repair", repair.text
+    subscription = await system.inventory.get(f"/v1/subscriptions/{phone['subscription_id']}",
+                                              headers=it)
+    assert subscription.json()["device_id"] == device_id
+    # The repair's own way out still works.
+    back = await system.inventory.post(f"/v1/repairs/{repair_id}/return", headers=it,
+                                       json={"acknowledgement": acknowledgement(person)})
+    assert back.status_code == 200, back.text
+    assert back.json()["device"]["state"] == "issued"
+    assert back.json()["repair"]["state"] == "returned-to-holder"
