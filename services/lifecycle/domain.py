@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 from shared.auth import User
 from shared.errors import Conflict, RuleViolation
@@ -58,18 +58,49 @@ class PersonView:
     hr_time: datetime
 
 
-def _stale(person: PersonView, hr_time: datetime) -> Decision | None:
-    if hr_time <= person.hr_time:
-        return Decision(Outcome.STALE, f"HR recorded this at {hr_time.isoformat()}, not after "
+class HrKind(IntEnum):
+    """The kinds of HR event about a person, in the order they happen within one employment.
+
+    HR records several changes in one batch with one `timestamp` (a fixed-term hire and its end,
+    a hire and a transfer): the rank breaks such ties, so either arrival order ends in the same
+    state and neither is lost (rule U7)."""
+
+    HIRE = 1
+    TRANSFER = 2
+    END = 3
+
+
+def applied_kind(person: PersonView) -> HrKind:
+    """The kind of the newest HR event applied for the person, read from what it left behind.
+
+    Inferred rather than stored: only an end sets `last_day` (a transfer after it is ignored, a
+    new hire clears it) and only a transfer sets placement "transferred" (a hire sets "hired",
+    an end keeps the placement). An `unchanged` event is of the kind already applied.
+    """
+    if person.last_day is not None:
+        return HrKind.END
+    return HrKind.TRANSFER if person.placement == "transferred" else HrKind.HIRE
+
+
+def _stale(person: PersonView, hr_time: datetime, kind: HrKind) -> Decision | None:
+    if hr_time < person.hr_time:
+        return Decision(Outcome.STALE, f"HR recorded this at {hr_time.isoformat()}, before "
                         f"the newest event applied for {person.person_id} "
                         f"({person.hr_time.isoformat()}); it arrived late and changes nothing")
+    applied = applied_kind(person)
+    if hr_time == person.hr_time and kind <= applied:
+        # rule U7: a tie goes to the later kind (hire < transfer < end), whichever came first.
+        return Decision(Outcome.STALE, f"HR recorded this at {hr_time.isoformat()}, the same "
+                        f"time as the newest event applied for {person.person_id} (a "
+                        f"{applied.name.lower()}), which a {kind.name.lower()} does not follow; "
+                        "it arrived late and changes nothing")
     return None
 
 
 def decide_hire(person: PersonView | None, start_date: date, hr_time: datetime) -> Decision:
     if person is None:
         return Decision(Outcome.APPLIED, "hired")
-    if stale := _stale(person, hr_time):
+    if stale := _stale(person, hr_time, HrKind.HIRE):
         return stale
     if person.last_day is not None:
         if start_date > person.last_day:
@@ -84,7 +115,7 @@ def decide_hire(person: PersonView | None, start_date: date, hr_time: datetime) 
 def decide_transfer(person: PersonView | None, hr_time: datetime) -> Decision:
     if person is None:
         return Decision(Outcome.APPLIED, "transferred (first known through this transfer)")
-    if stale := _stale(person, hr_time):
+    if stale := _stale(person, hr_time, HrKind.TRANSFER):
         return stale
     if person.last_day is not None:
         # rule U7: the end already opened a case for every device the person holds.
@@ -97,7 +128,7 @@ def decide_transfer(person: PersonView | None, hr_time: datetime) -> Decision:
 def decide_end(person: PersonView | None, last_day: date, hr_time: datetime) -> Decision:
     if person is None:
         return Decision(Outcome.APPLIED, "employment ended (first known through its end)")
-    if stale := _stale(person, hr_time):
+    if stale := _stale(person, hr_time, HrKind.END):
         return stale
     if person.last_day is None:
         return Decision(Outcome.APPLIED, "employment ended")
@@ -105,6 +136,17 @@ def decide_end(person: PersonView | None, last_day: date, hr_time: datetime) -> 
         return Decision(Outcome.UNCHANGED, "the same last day is already known")
     return Decision(Outcome.APPLIED, f"last day corrected from {person.last_day.isoformat()} "
                     f"to {last_day.isoformat()}")
+
+
+def corrected_move(person: PersonView | None, from_unit_id: str, to_unit_id: str
+                   ) -> date | None:
+    """The effective date of the transfer this one corrects: the person's newest placement is a
+    transfer between the same units (rule P1 moves only what that transfer ended). None: a new
+    move."""
+    if (person is None or person.placement != "transferred" or person.unit_id != to_unit_id
+            or person.previous_unit_id != from_unit_id):
+        return None
+    return person.placed_on
 
 
 def employment_status(last_day: date | None, today: date) -> str:

@@ -162,6 +162,22 @@ def ended_on(valid_from: date | None, last_day: date) -> date:
     return max(valid_from, last_day) if valid_from else last_day
 
 
+def corrected_end(valid_from: date | None, current_end: date | None, *,
+                  replaced_last_day: date | None, last_day: date) -> date | None:
+    """rules P1, P2: the new last day in force of an agreement HR already ended, when this HR
+    event corrects the very event that ended it; None: the agreement keeps its end.
+
+    `replaced_last_day` is the last day the corrected event gave (None: this event corrects
+    nothing, e.g. a second move or the end of a later employment). Without storing which event
+    ended an agreement, its end tells: only the corrected event gave it exactly that end. An
+    agreement ended by an earlier move or employment keeps its end and is not announced again.
+    """
+    if replaced_last_day is None or current_end != ended_on(valid_from, replaced_last_day):
+        return None
+    new_end = ended_on(valid_from, last_day)
+    return new_end if new_end != current_end else None
+
+
 def last_day_before_move(effective_date: date) -> date:
     """A move takes effect on its first day in the new unit: the old unit's agreement ends the
     day before (rule P1: the new unit's head has not decided anything)."""

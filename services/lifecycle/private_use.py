@@ -243,20 +243,26 @@ async def _announce_end(session: AsyncSession, agreement: PrivateUseAgreement) -
 # --- automatic ends, from the HR flow (service.py holds the person's lock) -------------------
 
 
-async def employment_ended(session: AsyncSession, person_id: str, last_day: date) -> None:
-    """rule P1: every agreement ends with the employment, on the last day."""
-    await _end_all(session, person_id, "employment-ended", last_day, lambda a: True)
+async def employment_ended(session: AsyncSession, person_id: str, last_day: date, *,
+                           corrects: date | None = None) -> None:
+    """rule P1: every agreement ends with the employment, on the last day. `corrects`: the last
+    day of the same employment this end corrects (None: a first end)."""
+    await _end_all(session, person_id, "employment-ended", last_day, corrects,
+                   lambda a: True)
 
 
 async def transferred(session: AsyncSession, person_id: str, to_unit_id: str,
-                      effective_date: date) -> None:
+                      effective_date: date, *, corrects: date | None = None) -> None:
     """A move to another unit ends the old unit's agreements the day before the move: the new
-    unit's head has decided nothing (rule P1)."""
+    unit's head has decided nothing (rule P1). `corrects`: the effective date of the same move
+    (same units) this one corrects (None: a new move)."""
+    replaced = rules.last_day_before_move(corrects) if corrects is not None else None
     await _end_all(session, person_id, "transferred", rules.last_day_before_move(effective_date),
-                   lambda a: a.unit_id != to_unit_id)
+                   replaced, lambda a: a.unit_id != to_unit_id)
 
 
 async def _end_all(session: AsyncSession, person_id: str, reason: str, last_day: date,
+                   replaced_last_day: date | None,
                    concerned: Callable[[PrivateUseAgreement], bool]) -> None:
     for agreement in await AgreementRepository(session).of_person(person_id, for_update=True):
         if not concerned(agreement):
@@ -265,10 +271,13 @@ async def _end_all(session: AsyncSession, person_id: str, reason: str, last_day:
             await _finish(session, agreement, reason=reason, last_day=last_day, actor=HR_ACTOR)
         elif (agreement.status == Status.ENDED and agreement.ended_by == HR_ACTOR
               and agreement.end_reason == reason
-              and agreement.ended_on != rules.ended_on(agreement.valid_from, last_day)):
-            # An HR correction moved the last day (or the move): the end follows it.
+              and (new_end := rules.corrected_end(
+                  agreement.valid_from, agreement.ended_on,
+                  replaced_last_day=replaced_last_day, last_day=last_day)) is not None):
+            # An HR correction moved the last day (or the move) that ended it: the end follows.
+            # One ended by an earlier move or employment keeps its end (rules P1, P2).
             before = _snapshot(agreement)
-            agreement.ended_on = rules.ended_on(agreement.valid_from, last_day)
+            agreement.ended_on = new_end
             agreement.version += 1
             await session.flush()
             await _audit(session, HR_ACTOR, "reschedule-end", before, agreement)

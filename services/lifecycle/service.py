@@ -244,6 +244,8 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         or await UnitRepository(session).head_of(data.from_unit_id)
     corrected = person is not None and person.placement == "transferred" \
         and person.unit_id == data.to_unit_id and person.placed_on != data.effective_date
+    replaced_move = domain.corrected_move(offboarding.person_view(person), data.from_unit_id,
+                                          data.to_unit_id)
     person, changed = await _save_person(session, person, {
         "person_id": data.person_id, "unit_id": data.to_unit_id,
         "nearest_manager_id": data.nearest_manager_id, "placement": "transferred",
@@ -264,7 +266,7 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         if domain.must_return_on_transfer(offboarding.holding_view(holding), data.to_unit_id):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)
     await private_use.transferred(session, person.person_id, data.to_unit_id,
-                                  data.effective_date)  # rule P1
+                                  data.effective_date, corrects=replaced_move)  # rule P1
     return decision
 
 
@@ -276,7 +278,8 @@ async def _end(session: AsyncSession, data: HrEnd, hr_time: datetime) -> Decisio
         person.hr_time = hr_time
     if decision.outcome is not Outcome.APPLIED:
         return decision
-    corrected = person is not None and person.last_day is not None
+    replaced_last_day = person.last_day if person is not None else None  # of this employment
+    corrected = replaced_last_day is not None
     # The manager we knew is the right one only if the person ends in the unit we knew.
     known = person.nearest_manager_id if person and person.unit_id == data.unit_id else None
     receiver = domain.first_of(data.nearest_manager_id, known) or domain.first_of(
@@ -298,7 +301,8 @@ async def _end(session: AsyncSession, data: HrEnd, hr_time: datetime) -> Decisio
     for holding in await HoldingRepository(session).held_by(person.person_id):
         if domain.must_return_on_end(offboarding.holding_view(holding)):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)
-    await private_use.employment_ended(session, person.person_id, data.last_day)  # rule P1
+    await private_use.employment_ended(session, person.person_id, data.last_day,
+                                       corrects=replaced_last_day)  # rule P1
     return decision
 
 

@@ -8,6 +8,8 @@ import uuid
 from datetime import date
 from typing import Any
 
+import pytest
+
 from tests.lifecycle_helpers import (
     IT,
     cases_of,
@@ -157,3 +159,46 @@ async def test_an_unknown_hr_event_type_is_refused(system_inprocess: RunningSyst
                              {"person_id": "E1"})
     assert response.status_code == 422
     assert "employee.hired" in response.json()["detail"]  # names the types that exist
+
+
+@pytest.mark.parametrize("end_first", [False, True], ids=["hire-first", "end-first"])
+async def test_u7_a_fixed_term_hire_and_its_end_recorded_at_one_time_both_apply(
+        system: RunningSystem, token_for: Any, end_first: bool) -> None:
+    """rule U7: HR records a fixed-term hire and its end in one batch, with one timestamp. The
+    end ranks after the hire: in either arrival order it opens the return case."""
+    person, client = new_id("E"), system.lifecycle
+    phone = await held_phone(system, token_for, person, "SOC-A")
+    last_day = date(2026, 6, 30)
+    if end_first:
+        ended = await end(client, person, "SOC-A", last_day, "M-A", recorded_at=minutes(0))
+        hired = await hire(client, person, "SOC-A", "M-A", recorded_at=minutes(0))
+    else:
+        hired = await hire(client, person, "SOC-A", "M-A", recorded_at=minutes(0))
+        ended = await end(client, person, "SOC-A", last_day, "M-A", recorded_at=minutes(0))
+    assert ended.json()["outcome"] == "applied", ended.text
+    assert hired.json()["outcome"] == ("stale" if end_first else "applied"), hired.text
+    [case] = await wait_cases(system, token_for, person, 1)
+    assert (case["device_id"], case["reason"], case["due_date"]) == (
+        str(phone), "employment-ended", "2026-06-30")
+    now = await person_now(system, token_for, person)
+    assert (now["status"], now["last_day"]) == ("ended", "2026-06-30")
+    ends = await outbox(system, "lifecycle.employment-ended.v1", person)
+    assert [e["last_day"] for e in ends] == ["2026-06-30"]
+
+
+async def test_u7_a_hire_and_a_transfer_recorded_at_one_time_end_in_the_new_unit(
+        system: RunningSystem, token_for: Any) -> None:
+    """rule U7: a transfer recorded at the hire's timestamp ranks after it and applies."""
+    person, client = new_id("E"), system.lifecycle
+    await hire(client, person, "SOC-A", "M-A", recorded_at=minutes(0))
+    phone = await held_phone(system, token_for, person, "SOC-A")
+    moved = await transfer(client, person, "SOC-A", "SOC-B", "M-B", date(2026, 5, 1),
+                           recorded_at=minutes(0))
+    assert moved.json()["outcome"] == "applied", moved.text
+    [case] = await wait_cases(system, token_for, person, 1)
+    assert (case["device_id"], case["reason"], case["receiver_person_id"]) == (
+        str(phone), "transferred", "M-A")
+    assert (await person_now(system, token_for, person))["unit_id"] == "SOC-B"
+    again = await hire(client, person, "SOC-A", "M-A", recorded_at=minutes(0))
+    assert again.json()["outcome"] == "stale"  # a hire does not follow a transfer of its time
+    assert (await person_now(system, token_for, person))["unit_id"] == "SOC-B"

@@ -296,3 +296,63 @@ async def test_p1_subscriptions_on_a_phone_follow_inventorys_newest_event(
     assert [h["subscription_ids"] for h in held.json()] == [[]]
     # No active subscription known on the phone: the agreement covers all the person's.
     assert (await requested(system, token_for, s))["subscription_id"] is None
+
+
+async def test_p1_p2_a_second_move_leaves_the_end_the_first_move_made(
+        system: RunningSystem, token_for: Any) -> None:
+    """rules P1, P2: A→B ends the agreement of A; a correction of the A→B date moves that end;
+    a later B→C neither re-opens nor extends it, nor announces it again."""
+    s = await staff(system, token_for)
+    in_force = await active(system, token_for, s)
+    agreement_id = in_force["agreement_id"]
+    unit_b, unit_c = new_id("B"), new_id("C")
+    for unit in (unit_b, unit_c):
+        await register(system.lifecycle, unit, new_id("H"))
+    signed = date.fromisoformat(in_force["valid_from"])
+    first, corrected, second = (signed + timedelta(days=n) for n in (20, 25, 60))
+    await transfer(system.lifecycle, s.person, s.unit, unit_b, new_id("M"), first,
+                   recorded_at=minutes(5))
+    moved = await transfer(system.lifecycle, s.person, s.unit, unit_b, new_id("M"), corrected,
+                           recorded_at=minutes(6))
+    assert moved.json()["outcome"] == "applied", moved.text
+    day_before = (corrected - timedelta(days=1)).isoformat()
+    assert (await agreement_of(system, token_for, agreement_id))["ended_on"] == day_before
+
+    again = await transfer(system.lifecycle, s.person, unit_b, unit_c, new_id("M"), second,
+                           recorded_at=minutes(7))
+    assert again.json()["outcome"] == "applied", again.text
+    kept = await agreement_of(system, token_for, agreement_id)
+    assert (kept["status"], kept["end_reason"], kept["ended_on"]) == (
+        "ended", "transferred", day_before)
+    events = await outbox(system, "lifecycle.private-use-ended.v1", agreement_id)
+    assert [e["ended_on"] for e in events] == [
+        (first - timedelta(days=1)).isoformat(), day_before]
+    assert [a for _, a in await audit_actions(system, agreement_id)].count(
+        "private-use.reschedule-end") == 1
+
+
+async def test_p1_p2_the_end_of_a_later_employment_leaves_the_earlier_ones_agreement(
+        system: RunningSystem, token_for: Any) -> None:
+    """rules P1, P2: after a re-hire, the new employment's end (and its correction) moves only
+    the agreements that end made, never one the earlier employment's end made."""
+    s = await staff(system, token_for)
+    client = system.lifecycle
+    old = await active(system, token_for, s)
+    signed = date.fromisoformat(old["valid_from"])
+    first_end, start_again = signed + timedelta(days=30), signed + timedelta(days=40)
+    await end(client, s.person, s.unit, first_end, s.manager, recorded_at=minutes(5))
+    rehired = await hire(client, s.person, s.unit, s.manager, start=start_again,
+                         recorded_at=minutes(6))
+    assert rehired.json()["outcome"] == "applied", rehired.text
+    new = await active(system, token_for, s)  # the same phone, asked for again
+    second_end, corrected = signed + timedelta(days=90), signed + timedelta(days=80)
+    await end(client, s.person, s.unit, second_end, s.manager, recorded_at=minutes(7))
+    await end(client, s.person, s.unit, corrected, s.manager, recorded_at=minutes(8))
+
+    kept = await agreement_of(system, token_for, old["agreement_id"])
+    assert (kept["status"], kept["ended_on"]) == ("ended", first_end.isoformat())
+    assert [e["ended_on"] for e in await outbox(
+        system, "lifecycle.private-use-ended.v1", old["agreement_id"])] == [first_end.isoformat()]
+    assert [e["ended_on"] for e in await outbox(
+        system, "lifecycle.private-use-ended.v1", new["agreement_id"])] == [
+        second_end.isoformat(), corrected.isoformat()]

@@ -43,6 +43,31 @@ def test_hr_event_recorded_before_the_newest_applied_is_stale() -> None:
         assert "late" in decision.detail
 
 
+def test_u7_equal_timestamps_rank_hire_before_transfer_before_end() -> None:
+    """rule U7: HR records e.g. a fixed-term hire and its end in one batch with one timestamp.
+    The later kind applies whichever arrives first; the earlier or same kind is stale."""
+    hired, moved = person(), person(placement="transferred", unit_id="B", previous_unit_id="A")
+    ended = person(last_day=date(2026, 6, 30))
+    assert domain.decide_end(hired, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
+    assert domain.decide_end(moved, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
+    assert domain.decide_transfer(hired, T0).outcome is Outcome.APPLIED
+    for late in (domain.decide_hire(ended, date(2024, 1, 1), T0),
+                 domain.decide_hire(moved, date(2024, 1, 1), T0),
+                 domain.decide_transfer(ended, T0), domain.decide_transfer(moved, T0),
+                 domain.decide_end(ended, date(2026, 7, 15), T0)):
+        assert late.outcome is Outcome.STALE
+        assert "same time" in late.detail
+
+
+def test_u7_the_applied_kind_is_read_from_what_the_newest_event_left() -> None:
+    assert domain.applied_kind(person()) is domain.HrKind.HIRE
+    assert domain.applied_kind(person(placement="transferred")) is domain.HrKind.TRANSFER
+    assert domain.applied_kind(person(placement="transferred", last_day=date(2026, 6, 30))) \
+        is domain.HrKind.END
+    assert domain.applied_kind(person(placement="unknown", last_day=date(2026, 6, 30))) \
+        is domain.HrKind.END
+
+
 def test_u7_transfer_after_the_end_is_ignored_because_the_end_covers_every_device() -> None:
     ended = person(last_day=date(2026, 6, 30))
     decision = domain.decide_transfer(ended, T0 + timedelta(hours=1))
@@ -63,6 +88,16 @@ def test_u7_end_correction_applies_and_the_same_end_again_changes_nothing() -> N
     assert domain.decide_end(ended, date(2026, 7, 15), later).outcome is Outcome.APPLIED
     assert domain.decide_end(ended, date(2026, 6, 30), later).outcome is Outcome.UNCHANGED
     assert domain.decide_end(None, date(2026, 6, 30), later).outcome is Outcome.APPLIED
+
+
+def test_p1_a_transfer_corrects_the_newest_move_only_between_the_same_units() -> None:
+    moved = person(placement="transferred", unit_id="B", previous_unit_id="A",
+                   placed_on=date(2026, 5, 1))
+    assert domain.corrected_move(moved, "A", "B") == date(2026, 5, 1)
+    assert domain.corrected_move(moved, "B", "C") is None  # a second move
+    assert domain.corrected_move(moved, "X", "B") is None
+    assert domain.corrected_move(person(), "A", "B") is None  # hired, never moved
+    assert domain.corrected_move(None, "A", "B") is None
 
 
 def test_employment_status_counts_the_last_day_as_still_employed() -> None:

@@ -141,3 +141,24 @@ def test_p1_in_force_from_signature_to_the_last_day() -> None:
     assert d.in_force("ended", date(2026, 4, 1), date(2026, 5, 1), today)
     assert not d.in_force("ended", date(2026, 4, 1), date(2026, 4, 30), today)
     assert not d.in_force("approved", None, None, today)
+
+
+def test_p1_p2_only_a_correction_of_the_event_that_ended_it_moves_an_ended_agreement() -> None:
+    """rules P1, P2: an HR correction moves the end it made; a later move or employment does
+    not re-open and extend an agreement an earlier event ended."""
+    signed, first_end = date(2026, 3, 1), date(2026, 4, 30)
+    # The same move or end, corrected to another day: the end follows (earlier or later).
+    assert d.corrected_end(signed, first_end, replaced_last_day=first_end,
+                           last_day=date(2026, 5, 14)) == date(2026, 5, 14)
+    assert d.corrected_end(signed, first_end, replaced_last_day=first_end,
+                           last_day=date(2026, 4, 9)) == date(2026, 4, 9)
+    # A new move or employment corrects nothing; another event's end is not this agreement's.
+    assert d.corrected_end(signed, first_end, replaced_last_day=None,
+                           last_day=date(2026, 8, 31)) is None
+    assert d.corrected_end(signed, first_end, replaced_last_day=date(2026, 8, 31),
+                           last_day=date(2026, 9, 14)) is None
+    # The same day again changes nothing; an end clamped to the signature day still matches.
+    assert d.corrected_end(signed, first_end, replaced_last_day=first_end,
+                           last_day=first_end) is None
+    assert d.corrected_end(signed, signed, replaced_last_day=date(2026, 2, 1),
+                           last_day=date(2026, 3, 20)) == date(2026, 3, 20)
