@@ -24,7 +24,9 @@ from shared.audit import record_audit
 from shared.events.catalogue import ComplianceViolation
 from shared.messaging.outbox import add_event
 
-FindingKey = tuple[str, uuid.UUID | None, str | None, str | None]
+# rule, then what the finding is about: our device, or else the SIM in a device known by its IMEI
+# or, reported without one, by its serial number (so the next report can close it).
+FindingKey = tuple[str, uuid.UUID | None, str | None, str | None, str | None]
 
 
 def _clean(value: str | None) -> str | None:
@@ -32,7 +34,8 @@ def _clean(value: str | None) -> str | None:
 
 
 def _key_of(finding: ComplianceFinding) -> FindingKey:
-    return finding.rule, finding.device_id, finding.sim_iccid, finding.imei
+    return (finding.rule, finding.device_id, finding.sim_iccid, finding.imei,
+            finding.serial_number)
 
 
 async def receive_report(session: AsyncSession, *, actor: str, data: ComplianceReportIn
@@ -50,7 +53,8 @@ async def receive_report(session: AsyncSession, *, actor: str, data: ComplianceR
     by_serial = {d.serial_number: d for d in devices}
     iccids = [i for e in data.devices for i in (_clean(s) for s in e.sim_iccids) if i]
     ours = set(await TelephonyRepository(session).sims_by_iccid(iccids))
-    still_open = await repo.open_for(device_ids=[d.device_id for d in devices], imeis=imeis)
+    still_open = await repo.open_for(device_ids=[d.device_id for d in devices], imeis=imeis,
+                                     serials=serials)
     opened, seen, reported = 0, set[FindingKey](), set[uuid.UUID]()
     for entry in data.devices:
         device = by_imei.get(_clean(entry.imei) or "") or by_serial.get(entry.serial_number or "")
@@ -62,7 +66,8 @@ async def receive_report(session: AsyncSession, *, actor: str, data: ComplianceR
         opened += await _apply_entry(session, repo, data.report_id, entry, device, ours, seen)
     # Close only what this report speaks about: findings of the devices (or IMEIs) it lists.
     stale = [f for f in still_open if _key_of(f) not in seen
-             and (f.device_id in reported or (f.imei is not None and f.imei in set(imeis)))]
+             and (f.device_id in reported or (f.imei is not None and f.imei in set(imeis))
+                  or (f.serial_number is not None and f.serial_number in set(serials)))]
     await repo.close([f.finding_id for f in stale])
     await repo.set_opened(data.report_id, opened)
     await record_audit(session, actor=actor, action="compliance.report",
@@ -82,17 +87,22 @@ async def _apply_entry(session: AsyncSession, repo: ComplianceRepository, report
         device.passcode_set = entry.passcode_set
         device.compliance_checked_at = datetime.now(UTC)
     opened = 0
+    for rule in domain.findings_kept_open(device_known=device is not None,
+                                          passcode_set=entry.passcode_set):
+        seen.add((rule, device.device_id if device else None, None, None, None))
+    serial = entry.serial_number if device is None and imei is None else None
     for finding in domain.findings_for(imei=imei, device_known=device is not None,
-                                       passcode_set=entry.passcode_set, sims=sims):
+                                       passcode_set=entry.passcode_set, sims=sims,
+                                       serial_number=serial):
         device_id = device.device_id if device else None
         key: FindingKey = (finding.rule, device_id, finding.sim_iccid,
-                           None if device else imei)
+                           None if device else imei, serial)
         seen.add(key)
         finding_id = uuid.uuid4()
         if not await repo.open_finding({"finding_id": finding_id, "rule": finding.rule,
                                         "device_id": device_id, "sim_iccid": finding.sim_iccid,
-                                        "imei": key[3], "detail": finding.detail,
-                                        "report_id": report_id}):
+                                        "imei": key[3], "serial_number": serial,
+                                        "detail": finding.detail, "report_id": report_id}):
             continue  # still open from an earlier report: announced then
         opened += 1
         await record_audit(session, actor="mdm", action="compliance.violation",

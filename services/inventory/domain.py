@@ -132,6 +132,17 @@ def check_intake(order_id: uuid.UUID | None, intake_exception: str | None) -> No
         )
 
 
+def check_intake_order(order_id: uuid.UUID | None, order_state: str | None,
+                       intake_exception: str | None) -> None:
+    """rule O1: an order counts only if it is an approved order inventory learnt of (its
+    order-approved arrived); any other order id would let anything in without a reason."""
+    check_intake(order_id, intake_exception)
+    if order_id is not None and order_state != "approved" and not intake_exception:
+        known = "is not known to inventory" if order_state is None else f"is {order_state}"
+        raise RuleViolation(f"Order {order_id} {known}: only an approved order takes a device "
+                            "in; otherwise record why it enters (intake_exception), rule O1")
+
+
 def check_device_identity(kind: str, imei: str | None) -> str | None:
     """Phones need an IMEI (SIM pairing, rule U5); Wi-Fi tablets may have none."""
     if imei is None:
@@ -207,6 +218,18 @@ def check_issue(device_id: uuid.UUID, state: str, current: Holder | None, new: H
     transition(device_id, state, "issue")
 
 
+def return_request_applies(holder: Holder | None, *, person_id: str | None,
+                           unit_id: str | None) -> bool:
+    """rule U7: a return case is about one holding. A request delivered late, after the device
+    came back and went to someone else, is not about the new holder (their check-in must not name
+    it). A shared device's case names no person, only the unit that holds it."""
+    if holder is None:
+        return False
+    if holder.person_id is not None:
+        return holder.person_id == person_id
+    return person_id is None and unit_id in (None, holder.unit_id)
+
+
 def check_reservation_recipient(device_id: uuid.UUID, new: Holder, *,
                                 recipient_person_id: str | None, order_unit_id: str | None
                                 ) -> None:
@@ -244,7 +267,8 @@ class Finding:
 
 
 def findings_for(*, imei: str | None, device_known: bool, passcode_set: bool | None,
-                 sims: Sequence[tuple[str, bool]]) -> list[Finding]:
+                 sims: Sequence[tuple[str, bool]], serial_number: str | None = None
+                 ) -> list[Finding]:
     """What one reported device breaks. `sims` pairs each ICCID seen with "is it ours"."""
     found: list[Finding] = []
     if device_known and passcode_set is False:
@@ -255,9 +279,22 @@ def findings_for(*, imei: str | None, device_known: bool, passcode_set: bool | N
                                        "(rule U5)", iccid))
         elif not device_known and ours:
             found.append(Finding("U5", f"The municipal SIM {iccid} is in a device that is not "
-                                       f"the municipality's (IMEI {imei or 'unknown'}) (rule U5)",
+                                       f"the municipality's ({_identity(imei, serial_number)}) "
+                                       "(rule U5)",
                                  iccid))
     return found
+
+
+def _identity(imei: str | None, serial_number: str | None) -> str:
+    if imei is None and serial_number:
+        return f"IMEI unknown, serial {serial_number}"
+    return f"IMEI {imei or 'unknown'}"
+
+
+def findings_kept_open(*, device_known: bool, passcode_set: bool | None) -> list[str]:
+    """Rules an entry says nothing about, so their open findings stay open: an MDM that could
+    not read the passcode state (None) has not shown the U4 finding fixed."""
+    return ["U4"] if device_known and passcode_set is None else []
 
 
 # --- who may see what --------------------------------------------------------------------------

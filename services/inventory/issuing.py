@@ -321,7 +321,7 @@ async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
         log.warning("loss-reported for device %s ignored: %s", device.device_id, exc.detail)
         return
     before, was_reserved = snapshot(device), device.state == "reserved"
-    sim_blocked = await _block_sims(session, device.device_id)
+    sim_blocked = await _block_sims(session, device.device_id, device.holder_person_id)
     mdm_action: str = "none"
     if device.mdm_enrolment_id is not None:
         try:
@@ -343,12 +343,19 @@ async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
         await reopen_line_of(session, device.device_id)
 
 
-async def _block_sims(session: AsyncSession, device_id: uuid.UUID) -> bool:
+async def _block_sims(session: AsyncSession, device_id: uuid.UUID, holder_person_id: str | None
+                      ) -> bool:
+    """rule U9: the SIMs paired with the device, and the holder's active SIMs paired with none
+    (kept at a check-in, or activated alone): a municipal SIM goes only into a municipal device
+    (rule U5), so such a SIM is in the lost device or in none, and blocking it is safe."""
     telephony = TelephonyRepository(session)
+    subscriptions = list(await telephony.live_on_device(device_id))
+    if holder_person_id is not None:
+        subscriptions += await telephony.unpaired_active_of(holder_person_id)
     blocked = False
-    for subscription in await telephony.live_on_device(device_id):
+    for subscription in subscriptions:
         sim = await telephony.sim(subscription.sim_id)
-        if sim is None:
+        if sim is None or (subscription.device_id is None and sim.state != "active"):
             continue
         await ports.operator().block(sim.iccid)
         before, sim.state, blocked = sim.state, "blocked", True
@@ -363,7 +370,13 @@ async def on_return_requested(session: AsyncSession, event: ReturnRequested) -> 
     device = await DeviceRepository(session).get(event.device_id, for_update=True)
     if device is None or device.open_return_case_id == event.return_case_id:
         return
-    if _holder(device) is None:  # already back (the check-in overtook the request)
+    holder = _holder(device)
+    if not domain.return_request_applies(holder, person_id=event.person_id,
+                                         unit_id=event.unit_id):
+        # Already back (the check-in overtook the request), or since issued to someone else.
+        log.info("return-requested %s for %s ignored: device %s is held by %s",
+                 event.return_case_id, event.person_id or event.unit_id, device.device_id,
+                 holder.describe if holder else "nobody")
         return
     device.open_return_case_id = event.return_case_id
     await audit_device(session, SYSTEM, "device.return-requested", device, snapshot(device),

@@ -240,6 +240,7 @@ class ComplianceFinding(Base):
     device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     sim_iccid: Mapped[str | None] = mapped_column(Text)
     imei: Mapped[str | None] = mapped_column(Text)
+    serial_number: Mapped[str | None] = mapped_column(Text)  # only when there is no IMEI
     detail: Mapped[str] = mapped_column(Text)
     report_id: Mapped[str] = mapped_column(Text)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),

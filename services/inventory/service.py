@@ -18,6 +18,7 @@ from services.inventory.models import Device, DeviceModel, RequiredApp
 from services.inventory.repository import (
     DeviceFilter,
     DeviceRepository,
+    FulfilmentRepository,
     HistoryRepository,
     ModelRepository,
     UnitRepository,
@@ -133,7 +134,8 @@ async def receive_many(session: AsyncSession, *, actor: User, items: Sequence[De
                        order_id: uuid.UUID | None, intake_exception: str | None
                        ) -> list[dict[str, Any]]:
     """Register delivered devices, all or none, and publish device-received for each."""
-    domain.check_intake(order_id, intake_exception)
+    order = await FulfilmentRepository(session).order(order_id) if order_id else None
+    domain.check_intake_order(order_id, order.state if order else None, intake_exception)
     models = await ModelRepository(session).many([i.model_id for i in items])
     rows = []
     for number, item in enumerate(items, start=1):

@@ -4,10 +4,17 @@ redelivered approvals, U8 and the wipe before stock (C3)."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Any
 
 from shared.events.base import encode
-from shared.events.catalogue import OrderCancelled, OrderLine, SubscriptionScope
+from shared.events.catalogue import (
+    OrderCancelled,
+    OrderLine,
+    ReturnRequested,
+    SubscriptionScope,
+)
 from tests.integration.test_inventory_helpers import (
     acknowledgement,
     approved,
@@ -256,7 +263,6 @@ async def test_o3_cancelled_order_releases_its_reservation(system_inprocess: Run
     assert lines["state"] == "cancelled" and lines["lines"] == []
 
 
-
 async def test_c3_device_returned_is_published_once_when_the_restock_follows_later(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     """rule C3: a check-in announces device-returned; the restock after a pending wipe or after
@@ -289,3 +295,46 @@ async def test_c3_device_returned_is_published_once_when_the_restock_follows_lat
         assert restocked.status_code == 200 and restocked.json()["state"] == "in-stock"
         (returned,) = await outbox(system, "inventory.device-returned.v1", device_id)
         assert returned["data"]["from_person_id"] == "anna"
+
+
+async def test_u7_u8_a_late_return_request_for_the_previous_holder_stays_off_the_next_one(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules U7, U8: anna's return-requested arrives after her phone came back and went to
+    bertil; it is about anna's holding, so bertil's check-in names no case of hers."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    (device_id,) = await receive(system, it, model["model_id"])
+
+    async def issue(person: str) -> None:
+        issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+            "holder_person_id": person, "unit_id": "SOC-HT",
+            "acknowledgement": acknowledgement(person)})
+        assert issued.status_code == 200, issued.text
+
+    def requested(person: str) -> ReturnRequested:
+        return ReturnRequested(return_case_id=uuid.uuid4(), device_id=uuid.UUID(device_id),
+                               person_id=person, unit_id="SOC-HT", reason="employment-ended",
+                               due_date=date.today())
+
+    async def check_in() -> dict[str, Any]:
+        back = await system.inventory.post(f"/v1/devices/{device_id}/check-in", headers=it,
+                                           json={"subscriptions": "keep"})
+        assert back.status_code == 200, back.text
+        return (await outbox(system, "inventory.device-returned.v1", device_id))[-1]["data"]
+
+    await issue("anna")
+    await check_in()
+    await issue("bertil")
+    late = requested("anna")
+    await processed(system, (await publish(system, late)).id)
+    history = await system.inventory.get(f"/v1/devices/{device_id}/history", headers=it)
+    assert "device.return-requested" not in [e["action"] for e in history.json()]
+    returned = await check_in()
+    assert (returned["from_person_id"], returned["return_case_id"]) == ("bertil", None)
+
+    # A request about the holder now is remembered and named at the check-in.
+    await issue("bertil")
+    own = requested("bertil")
+    await processed(system, (await publish(system, own)).id)
+    returned = await check_in()
+    assert returned["return_case_id"] == str(own.return_case_id)

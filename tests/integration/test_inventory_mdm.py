@@ -22,6 +22,7 @@ from tests.integration.test_inventory_helpers import (
     processed,
     publish,
     receive,
+    serial,
     stock_until,
     until_fulfilment,
     until_state,
@@ -174,3 +175,77 @@ async def test_u9_o3_a_reserved_device_reported_lost_passes_its_order_line_on(
     (replacement,) = await receive(system, it, model["model_id"])
     line = (await until_fulfilment(system, it, order.order_id, ["reserved"]))["lines"][0]
     assert line["device_id"] == replacement
+
+
+async def test_u9_u5_loss_blocks_the_holders_sim_kept_from_an_earlier_phone(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules U9, U5: a subscription kept at check-in is paired with no device; a municipal SIM
+    goes only into a municipal device, so it is in the holder's lost phone: block it too."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    erik = f"erik-{uuid.uuid4().hex[:8]}"
+    old_phone, _, sim = await _issued_phone(system, it, erik)
+    back = await system.inventory.post(f"/v1/devices/{old_phone}/check-in", headers=it,
+                                       json={"subscriptions": "keep"})
+    assert back.status_code == 200, back.text
+    assert operator().sims[sim] == "active"
+    model = await create_model(system, it)
+    (new_phone,) = await receive(system, it, model["model_id"])
+    issued = await system.inventory.post(f"/v1/devices/{new_phone}/issue", headers=it, json={
+        "holder_person_id": erik, "unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement(erik)})
+    assert issued.status_code == 200, issued.text
+    await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(new_phone),
+                                       person_id=erik, reported_by=erik), new_phone)
+    await until_state(system, it, new_phone, "lost")
+    assert operator().sims[sim] == "blocked"
+    (event,) = await outbox(system, "inventory.device-lost.v1", new_phone)
+    assert event["data"]["sim_blocked"] is True
+
+
+async def _open_findings(system: RunningSystem, it: dict[str, str]) -> list[dict[str, Any]]:
+    response = await system.inventory.get("/v1/compliance/findings", headers=it)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_u4_an_unknown_passcode_state_keeps_the_open_finding_open(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule U4: a report that could not read the passcode (null) has not shown it fixed: the
+    open finding stays open, so the next `false` is the same violation, not a new one."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    (device_id,) = await receive(system, it, model["model_id"])
+    phone_imei = (await device(system, it, device_id))["imei"]
+    opened = []
+    for passcode_set in (False, None, False, True, None):
+        report = await _report(system, token_for, {"imei": phone_imei,
+                                                   "passcode_set": passcode_set})
+        assert report.status_code == 201, report.text
+        u4 = [f for f in await _open_findings(system, it)
+              if f["device_id"] == device_id and f["rule"] == "U4"]
+        opened.append((report.json()["violations_opened"], len(u4)))
+    # Unknown neither opens a finding nor closes one; only `true` closes it.
+    assert opened == [(1, 1), (0, 1), (0, 1), (0, 0), (0, 0)]
+
+
+async def test_u5_a_stranger_device_known_by_serial_only_closes_when_fixed(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule U5: our SIM in a device that is not ours and that the MDM names by serial number
+    only (no IMEI) is one violation, and it closes when that device is reported without it."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    _, _, sim = await _issued_phone(system, it, f"fia-{uuid.uuid4().hex[:8]}")
+    stranger = serial()
+
+    async def u5() -> list[dict[str, Any]]:
+        return [f for f in await _open_findings(system, it)
+                if f["rule"] == "U5" and f["sim_iccid"] == sim]
+
+    first = await _report(system, token_for, {"serial_number": stranger, "sim_iccids": [sim]})
+    again = await _report(system, token_for, {"serial_number": stranger, "sim_iccids": [sim]})
+    assert (first.json()["violations_opened"], again.json()["violations_opened"]) == (1, 0)
+    (finding,) = await u5()
+    assert stranger in finding["detail"]
+    other = await _report(system, token_for, {"serial_number": serial(), "sim_iccids": []})
+    assert other.status_code == 201 and len(await u5()) == 1  # not about that device
+    fixed = await _report(system, token_for, {"serial_number": stranger, "sim_iccids": []})
+    assert fixed.status_code == 201 and await u5() == []

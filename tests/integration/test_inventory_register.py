@@ -7,22 +7,39 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
+from shared.events.catalogue import OrderCancelled, OrderLine
 from tests.integration.test_inventory_helpers import (
+    approved,
     create_model,
+    fulfilment,
     imei,
     outbox,
+    processed,
+    publish,
     receive,
     serial,
 )
-from tests.system import RunningSystem
+from tests.system import RunningSystem, eventually
+
+CASE = OrderLine(catalogue_item_id="case", kind="accessory")  # reserves no device
+
+
+async def _known(system: RunningSystem, it: dict[str, str], order_id: uuid.UUID) -> None:
+    """Wait until inventory has learnt of the order (its fulfilment row exists)."""
+    found = await eventually(lambda: fulfilment(system, it, order_id),
+                             lambda r: r.status_code == 200)
+    assert found.status_code == 200, found.text
 
 
 async def test_b1_received_device_is_the_municipalitys_and_announced(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     system, it = system_inprocess, token_for("it-1", "it-service")
     model = await create_model(system, it, tier="standard")
+    order = approved(CASE)
+    await publish(system, order)
+    await _known(system, it, order.order_id)
     body = {"model_id": model["model_id"], "serial_number": serial(), "imei": imei(),
-            "os_version": "14", "order_id": str(uuid.uuid4())}
+            "os_version": "14", "order_id": str(order.order_id)}
     response = await system.inventory.post("/v1/devices", json=body, headers=it)
     assert response.status_code == 201, response.text
     device = response.json()
@@ -56,6 +73,42 @@ async def test_o1_imei_luhn_and_intake_reason_are_checked(system_inprocess: Runn
         "model_id": "no-such-model", "serial_number": serial(), "imei": good,
         "intake_exception": "Swap stock from supplier"})
     assert unknown.status_code == 422 and "not registered" in unknown.json()["detail"]
+
+
+async def test_o1_an_order_id_counts_only_when_it_names_an_approved_order(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule O1: any UUID as order_id no longer stands in for the intake reason; only an order
+    inventory learnt was approved does. An unknown or cancelled one needs intake_exception."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    model = await create_model(system, it)
+    cancelled = uuid.uuid4()
+    await processed(system, (await publish(system, OrderCancelled(
+        order_id=cancelled, cancelled_by="o-1", reason="not needed"))).id)
+    order = approved(CASE)
+    await publish(system, order)
+    await _known(system, it, order.order_id)
+
+    def item() -> dict[str, Any]:
+        return {"model_id": model["model_id"], "serial_number": serial(), "imei": imei()}
+
+    for order_id, reason in [(uuid.uuid4(), "not known"), (cancelled, "cancelled")]:
+        one = await system.inventory.post("/v1/devices", headers=it,
+                                          json={**item(), "order_id": str(order_id)})
+        bulk = await system.inventory.post("/v1/devices/bulk", headers=it, json={
+            "devices": [item()], "order_id": str(order_id)})
+        for response in (one, bulk):
+            assert response.status_code == 422, response.text
+            assert "O1" in response.json()["detail"] and reason in response.json()["detail"]
+    listed = await system.inventory.get("/v1/devices", params={"model_id": model["model_id"]},
+                                        headers=it)
+    assert listed.json()["items"] == []
+    # With a recorded reason the unknown order is no obstacle; an approved order needs none.
+    excused = await system.inventory.post("/v1/devices", headers=it, json={
+        **item(), "order_id": str(uuid.uuid4()), "intake_exception": "Supplier swap stock"})
+    assert excused.status_code == 201, excused.text
+    ordered = await system.inventory.post("/v1/devices/bulk", headers=it, json={
+        "devices": [item(), item()], "order_id": str(order.order_id)})
+    assert ordered.status_code == 201 and ordered.json()["received"] == 2, ordered.text
 
 
 async def test_bulk_receipt_is_all_or_nothing(system_inprocess: RunningSystem, token_for: Any

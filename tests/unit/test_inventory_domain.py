@@ -166,3 +166,34 @@ def test_the_state_diagram_in_docs_is_the_state_machine() -> None:
         if match and match[1] != "[*]":
             drawn.add(((match[1].replace("_", "-"), match[3]), match[2].replace("_", "-")))
     assert drawn == set(domain.TRANSITIONS.items())
+
+
+def test_o1_an_order_counts_only_when_inventory_knows_it_approved() -> None:
+    order = uuid.uuid4()
+    domain.check_intake_order(order, "approved", None)
+    domain.check_intake_order(order, None, "Supplier swap stock")
+    for state, reason in [(None, "not known"), ("cancelled", "cancelled")]:
+        with pytest.raises(RuleViolation, match=f"{reason}.*O1"):
+            domain.check_intake_order(order, state, None)
+    with pytest.raises(RuleViolation, match="O1"):
+        domain.check_intake_order(None, None, None)
+
+
+def test_u7_a_return_request_applies_only_to_the_holding_it_names() -> None:
+    anna, shared = Holder("anna", None), Holder(None, "SOC-HT")
+    assert domain.return_request_applies(anna, person_id="anna", unit_id="SOC-HT")
+    assert not domain.return_request_applies(anna, person_id="bertil", unit_id="SOC-HT")
+    assert not domain.return_request_applies(None, person_id="anna", unit_id="SOC-HT")
+    assert domain.return_request_applies(shared, person_id=None, unit_id="SOC-HT")
+    assert not domain.return_request_applies(shared, person_id=None, unit_id="BUF-1")
+    assert not domain.return_request_applies(shared, person_id="anna", unit_id="SOC-HT")
+
+
+def test_u4_u5_unknown_passcode_keeps_u4_open_and_a_serial_names_the_stranger() -> None:
+    assert domain.findings_kept_open(device_known=True, passcode_set=None) == ["U4"]
+    assert domain.findings_kept_open(device_known=True, passcode_set=False) == []
+    assert domain.findings_kept_open(device_known=False, passcode_set=None) == []
+    assert domain.findings_for(imei=None, device_known=True, passcode_set=None, sims=[]) == []
+    (u5,) = domain.findings_for(imei=None, device_known=False, passcode_set=None,
+                                sims=[("8946", True)], serial_number="SN1")
+    assert u5.rule == "U5" and "serial SN1" in u5.detail

@@ -31,23 +31,26 @@ class ComplianceRepository:
         """Open a finding unless the same one is open already; True when it is new."""
         result = await self.session.execute(text(f"""
             INSERT INTO {SCHEMA}.compliance_findings
-                (finding_id, rule, device_id, sim_iccid, imei, detail, report_id)
-            VALUES (:finding_id, :rule, :device_id, :sim_iccid, :imei, :detail, :report_id)
+                (finding_id, rule, device_id, sim_iccid, imei, serial_number, detail,
+                 report_id)
+            VALUES (:finding_id, :rule, :device_id, :sim_iccid, :imei, :serial_number,
+                    :detail, :report_id)
             ON CONFLICT (rule, coalesce(device_id::text, ''), coalesce(sim_iccid, ''),
-                         coalesce(imei, ''))
+                         coalesce(imei, ''), coalesce(serial_number, ''))
                 WHERE closed_at IS NULL DO NOTHING
             RETURNING finding_id"""), finding)
         return result.first() is not None
 
-    async def open_for(self, *, device_ids: Sequence[uuid.UUID], imeis: Sequence[str]
-                       ) -> Sequence[ComplianceFinding]:
-        if not device_ids and not imeis:
+    async def open_for(self, *, device_ids: Sequence[uuid.UUID], imeis: Sequence[str],
+                       serials: Sequence[str] = ()) -> Sequence[ComplianceFinding]:
+        if not device_ids and not imeis and not serials:
             return []
         rows = await self.session.execute(
             select(ComplianceFinding).where(
                 ComplianceFinding.closed_at.is_(None),
                 or_(ComplianceFinding.device_id.in_(device_ids),
-                    ComplianceFinding.imei.in_(imeis))))
+                    ComplianceFinding.imei.in_(imeis),
+                    ComplianceFinding.serial_number.in_(serials))))
         return rows.scalars().all()
 
     async def close(self, finding_ids: Sequence[uuid.UUID]) -> None:

@@ -80,6 +80,14 @@ class TelephonyRepository:
             .order_by(Subscription.subscription_id).with_for_update())
         return rows.scalars().all()
 
+    async def unpaired_active_of(self, person_id: str) -> Sequence[Subscription]:
+        rows = await self.session.execute(
+            select(Subscription)
+            .where(Subscription.holder_person_id == person_id, Subscription.state == "active",
+                   Subscription.device_id.is_(None))
+            .order_by(Subscription.subscription_id).with_for_update())
+        return rows.scalars().all()
+
     async def listing(self, *, holder_person_id: str | None, unit_ids: Sequence[str] | None,
                       state: str | None, after: uuid.UUID | None, limit: int
                       ) -> Sequence[Subscription]:
