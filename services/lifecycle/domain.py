@@ -109,7 +109,17 @@ def decide_hire(person: PersonView | None, start_date: date, hr_time: datetime) 
         return Decision(Outcome.AFTER_END, f"the employment ended on "
                         f"{person.last_day.isoformat()}; a hire starting on or before that day "
                         "does not employ the person again")
+    if hire_corrects_start_only(person):
+        return Decision(Outcome.APPLIED, "hire corrected: the start date only, the later "
+                        f"transfer to {person.unit_id} stands")
     return Decision(Outcome.APPLIED, "hire corrected")
+
+
+def hire_corrects_start_only(person: PersonView | None) -> bool:
+    """rule U7: a corrected hire of a person whose newest placement is a transfer (same
+    employment) changes the start date only. The hire's unit and manager are those before the
+    move: taking them would silently undo the transfer, and the devices it asked back."""
+    return person is not None and person.last_day is None and person.placement == "transferred"
 
 
 def decide_transfer(person: PersonView | None, hr_time: datetime) -> Decision:
@@ -125,17 +135,25 @@ def decide_transfer(person: PersonView | None, hr_time: datetime) -> Decision:
     return Decision(Outcome.APPLIED, "transferred")
 
 
-def decide_end(person: PersonView | None, last_day: date, hr_time: datetime) -> Decision:
+def decide_end(person: PersonView | None, last_day: date, hr_time: datetime, *, unit_id: str,
+               receiver: str | None) -> Decision:
+    """`receiver`: who the devices go back to by this event (its manager, or who we fall back
+    to). The same last day with another unit or receiver is a correction too (rule U7)."""
     if person is None:
         return Decision(Outcome.APPLIED, "employment ended (first known through its end)")
     if stale := _stale(person, hr_time, HrKind.END):
         return stale
     if person.last_day is None:
         return Decision(Outcome.APPLIED, "employment ended")
-    if person.last_day == last_day:
-        return Decision(Outcome.UNCHANGED, "the same last day is already known")
-    return Decision(Outcome.APPLIED, f"last day corrected from {person.last_day.isoformat()} "
-                    f"to {last_day.isoformat()}")
+    if person.last_day != last_day:
+        return Decision(Outcome.APPLIED, f"last day corrected from "
+                        f"{person.last_day.isoformat()} to {last_day.isoformat()}")
+    if person.nearest_manager_id != receiver:
+        return Decision(Outcome.APPLIED, f"receiver of the returns corrected from "
+                        f"{person.nearest_manager_id} to {receiver}")
+    if person.unit_id != unit_id:
+        return Decision(Outcome.APPLIED, f"unit corrected from {person.unit_id} to {unit_id}")
+    return Decision(Outcome.UNCHANGED, "the same last day and receiver are already known")
 
 
 def corrected_move(person: PersonView | None, from_unit_id: str, to_unit_id: str
@@ -153,6 +171,13 @@ def employment_status(last_day: date | None, today: date) -> str:
     if last_day is None:
         return "employed"
     return "leaving" if last_day >= today else "ended"
+
+
+def works_in_unit(person: PersonView | None, unit_id: str | None, today: date) -> bool:
+    """rules U8, U9: a shared device is used within its unit, so its members may report it
+    lost. An ended employment (last day before today) is in no unit any more."""
+    return (person is not None and unit_id is not None and person.unit_id == unit_id
+            and employment_status(person.last_day, today) != "ended")
 
 
 # --- which devices go back, when, and to whom (rule U7, U8) ------------------------------------
@@ -199,16 +224,41 @@ def first_of(*candidates: str | None) -> str | None:
     return next((c for c in candidates if c), None)
 
 
-def demand_for_new_device(person: PersonView | None, holding: HoldingView) -> ReturnDemand | None:
-    """A device issued after an end or transfer was announced (a race) still has to go back."""
+def demand_for_new_device(person: PersonView | None, holding: HoldingView,
+                          issued_on: date | None) -> ReturnDemand | None:
+    """A device issued after an end or transfer was announced (a race) still has to go back.
+
+    For a transfer only if it was issued before the move took effect (`issued_on`: the
+    municipality's calendar day of the issue): then the person still worked in the old unit and
+    the move asks its devices back. One issued on or after that day was handed out knowing where
+    the person works; asking it back on the move's date would make it overdue on arrival.
+    """
     if person is None or not returnable(holding):
         return None
     if person.last_day is not None:
         return ReturnDemand("employment-ended", person.last_day, person.nearest_manager_id)
     if (person.placement == "transferred" and person.placed_on is not None
+            and issued_on is not None and issued_on < person.placed_on
             and holding.unit_id != person.unit_id):
         return ReturnDemand("transferred", person.placed_on, person.previous_manager_id)
     return None
+
+
+def corrected_demand(case: ReturnDemand, *, replaced: ReturnDemand, demand: ReturnDemand
+                     ) -> ReturnDemand | None:
+    """rule U7: what an open case asks when an HR event corrects the end or transfer; None: the
+    case keeps its terms.
+
+    `replaced` is what the corrected event asked (its reason and due date, after the unit's
+    policy offset), `demand` what the correction asks. Without storing which event opened a
+    case, its due date tells: only the corrected event gave it exactly that date. A case of an
+    earlier move or employment keeps its date and receiver, so an overdue one stays overdue.
+    """
+    if (case.reason, case.due_date) != (replaced.reason, replaced.due_date):
+        return None
+    if (case.due_date, case.receiver) == (demand.due_date, demand.receiver):
+        return None
+    return ReturnDemand(case.reason, demand.due_date, demand.receiver)
 
 
 def earlier_due(current: date, demanded: date) -> date | None:

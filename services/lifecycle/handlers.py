@@ -34,12 +34,14 @@ def _settings() -> LifecycleSettings:
 
 async def on_device_issued(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, DeviceIssued)
-    await holdings.apply_issued(session, event, envelope.time)
+    await holdings.apply_issued(session, event, envelope.time,
+                                timezone=_settings().timezone)
 
 
 async def on_device_returned(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, DeviceReturned)
-    await holdings.apply_returned(session, event, envelope.time)
+    await holdings.apply_returned(session, event, envelope.time,
+                                  timezone=_settings().timezone)
 
 
 async def on_device_lost(session: AsyncSession, envelope: Envelope, event: Event) -> None:

@@ -63,7 +63,8 @@ async def _set(session: AsyncSession, holding: Holding | None, device_id: Any, a
     return holding
 
 
-async def apply_issued(session: AsyncSession, event: DeviceIssued, at: datetime) -> None:
+async def apply_issued(session: AsyncSession, event: DeviceIssued, at: datetime, *,
+                       timezone: str) -> None:
     holdings = HoldingRepository(session)
     await lock(session, "device", event.device_id)
     await _lock_people(session, event.holder_person_id)
@@ -75,10 +76,11 @@ async def apply_issued(session: AsyncSession, event: DeviceIssued, at: datetime)
                          kind=event.kind, state="issued", issued_at=at)
     await losses.found(session, event.device_id, at, actor=event.issued_by)
     if holding.holder_person_id:
-        await offboarding.demand_for_current_holder(session, holding)
+        await offboarding.demand_for_current_holder(session, holding, timezone=timezone)
 
 
-async def apply_returned(session: AsyncSession, event: DeviceReturned, at: datetime) -> None:
+async def apply_returned(session: AsyncSession, event: DeviceReturned, at: datetime, *,
+                         timezone: str) -> None:
     holdings = HoldingRepository(session)
     await lock(session, "device", event.device_id)
     holding = await holdings.get(event.device_id)
@@ -105,7 +107,7 @@ async def apply_returned(session: AsyncSession, event: DeviceReturned, at: datet
         await losses.found(session, event.device_id, at, actor=event.received_by)
     if holding.state == "issued" and holding.holder_person_id:
         # A late return closed an earlier holder's case: the current holder may owe one too.
-        await offboarding.demand_for_current_holder(session, holding)
+        await offboarding.demand_for_current_holder(session, holding, timezone=timezone)
 
 
 async def apply_lost(session: AsyncSession, event: DeviceLost, at: datetime) -> None:

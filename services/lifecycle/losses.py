@@ -8,7 +8,7 @@ as found when the device is back in inventory's hands (returned, or issued again
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,13 +37,13 @@ def _snapshot(loss: LossCase) -> dict[str, object]:
     return {name: offboarding.plain(getattr(loss, name)) for name in LOSS_FIELDS}
 
 
-async def report(session: AsyncSession, *, actor: User, data: LossIn, instruction_url: str
-                 ) -> LossCase:
+async def report(session: AsyncSession, *, actor: User, data: LossIn, instruction_url: str,
+                 today: date) -> LossCase:
     await lock(session, "device", data.device_id)
     holding = await HoldingRepository(session).get(data.device_id)
     view = domain.check_can_report_loss(
         offboarding.holding_view(holding) if holding else None, data.device_id)
-    parties = await offboarding.device_parties(session, view, actor, unit_members_count=True)
+    parties = await offboarding.device_parties(session, view, actor, members_count_on=today)
     if not domain.may_act_on_device(actor, parties):
         raise Forbidden("Only the holder, their manager or IT service may report this device "
                         "lost")

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,22 +110,37 @@ async def policy_due(session: AsyncSession, unit_id: str, reason: str, day: date
 
 
 async def _move_due(session: AsyncSession, case: ReturnCase, due: date, actor: str) -> None:
+    await _amend(session, case, ReturnDemand(case.reason, due, case.receiver_person_id), actor)
+
+
+async def _amend(session: AsyncSession, case: ReturnCase, demand: ReturnDemand, actor: str
+                 ) -> None:
+    """A new due date or receiver, announced again under the same case id (newest wins)."""
     before = _case_audit(case)
-    case.due_date, case.version = due, case.version + 1
+    action = "reschedule" if demand.due_date != case.due_date else "readdress"
+    case.due_date, case.receiver_person_id = demand.due_date, demand.receiver
+    case.version += 1
     await session.flush()
-    await record_audit(session, actor=actor, action="return-case.reschedule",
+    await record_audit(session, actor=actor, action=f"return-case.{action}",
                        object_type="return-case", object_id=str(case.case_id),
                        before=before, after=_case_audit(case))
     await _announce(session, case)
 
 
-async def reschedule(session: AsyncSession, person_id: str, reason: str, due: date, *,
-                     actor: str) -> None:
-    """An HR correction moved the last day or the transfer date: the cases it opened follow."""
-    for case in await ReturnCaseRepository(session).open_for_person(person_id, reason):
-        case_due = await policy_due(session, case.unit_id, reason, due)
-        if case.due_date != case_due:
-            await _move_due(session, case, case_due, actor)
+async def correct_cases(session: AsyncSession, person_id: str, *, replaced: ReturnDemand,
+                        demand: ReturnDemand, actor: str) -> None:
+    """An HR correction of an end or a transfer (`replaced`: what the corrected event asked):
+    the open cases that event opened follow its new date and receiver; the cases of earlier
+    moves or employments keep theirs (rule U7)."""
+    for case in await ReturnCaseRepository(session).open_for_person(person_id, demand.reason):
+        current = ReturnDemand(case.reason, case.due_date, case.receiver_person_id)
+        old_due = await policy_due(session, case.unit_id, replaced.reason, replaced.due_date)
+        new_due = await policy_due(session, case.unit_id, demand.reason, demand.due_date)
+        corrected = domain.corrected_demand(
+            current, replaced=ReturnDemand(replaced.reason, old_due, replaced.receiver),
+            demand=ReturnDemand(demand.reason, new_due, demand.receiver))
+        if corrected is not None:
+            await _amend(session, case, corrected, actor)
 
 
 async def close_case(session: AsyncSession, case: ReturnCase, *, received_by: str,
@@ -142,10 +158,14 @@ async def close_case(session: AsyncSession, case: ReturnCase, *, received_by: st
     ), subject=str(case.case_id))
 
 
-async def demand_for_current_holder(session: AsyncSession, holding: Holding) -> None:
-    """A device issued after an end or transfer was announced still gets its case (rule U7)."""
+async def demand_for_current_holder(session: AsyncSession, holding: Holding, *,
+                                    timezone: str) -> None:
+    """A device issued after an end or transfer was announced still gets its case (rule U7).
+    `timezone`: the municipality's, whose calendar day of the issue counts."""
     person = await PersonRepository(session).get(holding.holder_person_id)
-    demand = domain.demand_for_new_device(person_view(person), holding_view(holding))
+    issued_on = holding.issued_at.astimezone(ZoneInfo(timezone)).date() \
+        if holding.issued_at else None
+    demand = domain.demand_for_new_device(person_view(person), holding_view(holding), issued_on)
     if demand is not None:
         await ensure_case(session, holding, demand, actor="inventory")
 
@@ -154,13 +174,17 @@ async def demand_for_current_holder(session: AsyncSession, holding: Holding) -> 
 
 
 async def device_parties(session: AsyncSession, holding: HoldingView, user: User,
-                         *, unit_members_count: bool) -> Parties:
+                         *, members_count_on: date | None) -> Parties:
+    """`members_count_on`: the day on which working in a shared device's unit gives a right
+    (a loss report, rule U9); None: it gives none (a hand-in)."""
     holder = holding.holder_person_id
-    managers = await PersonRepository(session).managers_of(holder)
+    people = PersonRepository(session)
+    managers = await people.managers_of(holder)
     managers.add(await UnitRepository(session).head_of(holding.unit_id) or "")
     member = False
-    if holder is None and unit_members_count:
-        member = await PersonRepository(session).unit_of(user.person_id) == holding.unit_id
+    if holder is None and members_count_on is not None:
+        member = domain.works_in_unit(person_view(await people.get(user.person_id)),
+                                      holding.unit_id, members_count_on)
     return Parties(person_id=holder, managers=frozenset(m for m in managers if m),
                    unit_id=holding.unit_id or "", members_of_unit=member)
 
@@ -171,7 +195,7 @@ async def hand_in(session: AsyncSession, *, actor: User, data: HandInIn, today: 
     holding = await HoldingRepository(session).get(data.device_id)
     view = domain.check_can_hand_in(holding_view(holding) if holding else None, data.device_id)
     assert holding is not None
-    parties = await device_parties(session, view, actor, unit_members_count=False)
+    parties = await device_parties(session, view, actor, members_count_on=None)
     if not domain.may_act_on_device(actor, parties):
         raise Forbidden("Only the holder, their manager or IT service may hand this device in")
     if holding.holder_person_id:

@@ -90,10 +90,6 @@ class PersonRepository:
         row = (await self.session.execute(query)).first()
         return {m for m in row if m} if row else set()
 
-    async def unit_of(self, person_id: str) -> str | None:
-        person = await self.get(person_id)
-        return person.unit_id if person else None
-
     async def add(self, person: Person) -> None:
         self.session.add(person)
         await self.session.flush()

@@ -117,9 +117,9 @@ async def manager_return_cases(manager_id: str, session: SessionDep, user: Curre
 @router.post("/losses", response_model=LossOut, status_code=status.HTTP_201_CREATED,
              summary="Report a device lost (holder, their manager, IT service)")
 async def report_loss(body: LossIn, session: SessionDep, user: CurrentUser,
-                      settings: SettingsDep) -> LossOut:
+                      settings: SettingsDep, today: Today) -> LossOut:
     loss = await losses.report(session, actor=user, data=body,
-                               instruction_url=settings.loss_instruction_url)
+                               instruction_url=settings.loss_instruction_url, today=today)
     return LossOut.model_validate(loss)
 
 

@@ -211,15 +211,16 @@ async def _save_person(session: AsyncSession, person: Person | None, values: dic
 async def _hire(session: AsyncSession, data: HrHire, hr_time: datetime) -> Decision:
     await lock(session, "person", data.person_id)
     person = await PersonRepository(session).get(data.person_id)
-    decision = domain.decide_hire(offboarding.person_view(person), data.start_date, hr_time)
+    view = offboarding.person_view(person)
+    decision = domain.decide_hire(view, data.start_date, hr_time)
     if decision.outcome is not Outcome.APPLIED:
         return decision
-    person, changed = await _save_person(session, person, {
-        "person_id": data.person_id, "unit_id": data.unit_id,
-        "nearest_manager_id": data.nearest_manager_id, "start_date": data.start_date,
-        "placement": "hired", "placed_on": data.start_date, "previous_unit_id": None,
-        "previous_manager_id": None, "last_day": None,
-    }, hr_time, "person.hire")
+    values: dict[str, Any] = {"person_id": data.person_id, "start_date": data.start_date}
+    if not domain.hire_corrects_start_only(view):  # else the later transfer stands (rule U7)
+        values |= {"unit_id": data.unit_id, "nearest_manager_id": data.nearest_manager_id,
+                   "placement": "hired", "placed_on": data.start_date,
+                   "previous_unit_id": None, "previous_manager_id": None, "last_day": None}
+    person, changed = await _save_person(session, person, values, hr_time, "person.hire")
     if not changed:
         return Decision(Outcome.UNCHANGED, "the hire is already known")
     await add_event(session, EmployeeHired(
@@ -242,10 +243,10 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         knew_manager = person.previous_manager_id  # a correction of the same transfer
     receiver = domain.first_of(data.previous_manager_id, knew_manager) \
         or await UnitRepository(session).head_of(data.from_unit_id)
-    corrected = person is not None and person.placement == "transferred" \
-        and person.unit_id == data.to_unit_id and person.placed_on != data.effective_date
     replaced_move = domain.corrected_move(offboarding.person_view(person), data.from_unit_id,
                                           data.to_unit_id)
+    replaced = ReturnDemand("transferred", replaced_move, knew_manager) if replaced_move \
+        else None
     person, changed = await _save_person(session, person, {
         "person_id": data.person_id, "unit_id": data.to_unit_id,
         "nearest_manager_id": data.nearest_manager_id, "placement": "transferred",
@@ -258,10 +259,10 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         person_id=person.person_id, from_unit_id=data.from_unit_id, to_unit_id=data.to_unit_id,
         nearest_manager_id=data.nearest_manager_id, effective_date=data.effective_date,
     ), subject=person.person_id)
-    if corrected:
-        await offboarding.reschedule(session, person.person_id, "transferred",
-                                     data.effective_date, actor=HR_ACTOR)
     demand = ReturnDemand("transferred", data.effective_date, receiver)
+    if replaced is not None:  # rule U7: only the cases the corrected move opened follow it
+        await offboarding.correct_cases(session, person.person_id, replaced=replaced,
+                                        demand=demand, actor=HR_ACTOR)
     for holding in await HoldingRepository(session).held_by(person.person_id):
         if domain.must_return_on_transfer(offboarding.holding_view(holding), data.to_unit_id):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)
@@ -273,18 +274,20 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
 async def _end(session: AsyncSession, data: HrEnd, hr_time: datetime) -> Decision:
     await lock(session, "person", data.person_id)
     person = await PersonRepository(session).get(data.person_id)
-    decision = domain.decide_end(offboarding.person_view(person), data.last_day, hr_time)
-    if decision.outcome is Outcome.UNCHANGED and person is not None:
-        person.hr_time = hr_time
-    if decision.outcome is not Outcome.APPLIED:
-        return decision
-    replaced_last_day = person.last_day if person is not None else None  # of this employment
-    corrected = replaced_last_day is not None
     # The manager we knew is the right one only if the person ends in the unit we knew.
     known = person.nearest_manager_id if person and person.unit_id == data.unit_id else None
     receiver = domain.first_of(data.nearest_manager_id, known) or domain.first_of(
         await UnitRepository(session).head_of(data.unit_id),
         person.nearest_manager_id if person else None)
+    decision = domain.decide_end(offboarding.person_view(person), data.last_day, hr_time,
+                                 unit_id=data.unit_id, receiver=receiver)
+    if decision.outcome is Outcome.UNCHANGED and person is not None:
+        person.hr_time = hr_time
+    if decision.outcome is not Outcome.APPLIED:
+        return decision
+    replaced_last_day = person.last_day if person is not None else None  # of this employment
+    replaced = ReturnDemand("employment-ended", replaced_last_day, person.nearest_manager_id) \
+        if person is not None and replaced_last_day is not None else None
     values: dict[str, Any] = {"person_id": data.person_id, "unit_id": data.unit_id,
                               "nearest_manager_id": receiver, "last_day": data.last_day}
     if person is None:
@@ -294,10 +297,10 @@ async def _end(session: AsyncSession, data: HrEnd, hr_time: datetime) -> Decisio
         person_id=person.person_id, unit_id=data.unit_id, last_day=data.last_day,
         nearest_manager_id=receiver,
     ), subject=person.person_id)
-    if corrected:
-        await offboarding.reschedule(session, person.person_id, "employment-ended",
-                                     data.last_day, actor=HR_ACTOR)
     demand = ReturnDemand("employment-ended", data.last_day, receiver)
+    if replaced is not None:  # rule U7: only the cases the corrected end opened follow it
+        await offboarding.correct_cases(session, person.person_id, replaced=replaced,
+                                        demand=demand, actor=HR_ACTOR)
     for holding in await HoldingRepository(session).held_by(person.person_id):
         if domain.must_return_on_end(offboarding.holding_view(holding)):
             await offboarding.ensure_case(session, holding, demand, actor=HR_ACTOR)

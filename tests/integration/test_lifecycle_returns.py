@@ -54,9 +54,10 @@ async def test_u7_transfer_returns_the_old_units_personal_devices_to_the_old_man
     assert (event["from_unit_id"], event["to_unit_id"], event["nearest_manager_id"]) == (
         unit_a, unit_b, new_manager)
 
-    # Issued after the transfer was announced: the old unit's goes back, the new unit's stays.
+    # Issued after the transfer was announced, before it took effect: the old unit's goes
+    # back, the new unit's stays (one issued after it took effect: test_lifecycle_corrections).
     late_a, new_b = uuid.uuid4(), uuid.uuid4()
-    await inject(system, issued(late_a, person, unit_a))
+    await inject(system, issued(late_a, person, unit_a), at=datetime(2026, 8, 20, tzinfo=UTC))
     await inject(system, issued(new_b, person, unit_b))
     await wait_holding(system, token_for, person, new_b)
     cases = await wait_cases(system, token_for, person, 2)

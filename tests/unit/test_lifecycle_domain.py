@@ -25,6 +25,11 @@ def person(**overrides: object) -> PersonView:
     return PersonView(**values)  # type: ignore[arg-type]
 
 
+def end(who: PersonView | None, last_day: date, hr_time: datetime) -> domain.Decision:
+    """An end in unit A to M-A, the unit and receiver `person()` has."""
+    return domain.decide_end(who, last_day, hr_time, unit_id="A", receiver="M-A")
+
+
 def holding(**overrides: object) -> HoldingView:
     values: dict[str, object] = dict(device_id=uuid.uuid4(), holder_person_id="E1", unit_id="A",
                                      kind="phone", state="issued")
@@ -38,7 +43,7 @@ def holding(**overrides: object) -> HoldingView:
 def test_hr_event_recorded_before_the_newest_applied_is_stale() -> None:
     for decision in (domain.decide_hire(person(), date(2024, 1, 1), T0),
                      domain.decide_transfer(person(), T0 - timedelta(seconds=1)),
-                     domain.decide_end(person(), date(2026, 6, 30), T0 - timedelta(days=1))):
+                     end(person(), date(2026, 6, 30), T0 - timedelta(days=1))):
         assert decision.outcome is Outcome.STALE
         assert "late" in decision.detail
 
@@ -48,13 +53,13 @@ def test_u7_equal_timestamps_rank_hire_before_transfer_before_end() -> None:
     The later kind applies whichever arrives first; the earlier or same kind is stale."""
     hired, moved = person(), person(placement="transferred", unit_id="B", previous_unit_id="A")
     ended = person(last_day=date(2026, 6, 30))
-    assert domain.decide_end(hired, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
-    assert domain.decide_end(moved, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
+    assert end(hired, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
+    assert end(moved, date(2026, 6, 30), T0).outcome is Outcome.APPLIED
     assert domain.decide_transfer(hired, T0).outcome is Outcome.APPLIED
     for late in (domain.decide_hire(ended, date(2024, 1, 1), T0),
                  domain.decide_hire(moved, date(2024, 1, 1), T0),
                  domain.decide_transfer(ended, T0), domain.decide_transfer(moved, T0),
-                 domain.decide_end(ended, date(2026, 7, 15), T0)):
+                 end(ended, date(2026, 7, 15), T0)):
         assert late.outcome is Outcome.STALE
         assert "same time" in late.detail
 
@@ -85,9 +90,9 @@ def test_hire_after_the_end_employs_again_only_when_it_starts_after_the_last_day
 def test_u7_end_correction_applies_and_the_same_end_again_changes_nothing() -> None:
     ended = person(last_day=date(2026, 6, 30))
     later = T0 + timedelta(hours=1)
-    assert domain.decide_end(ended, date(2026, 7, 15), later).outcome is Outcome.APPLIED
-    assert domain.decide_end(ended, date(2026, 6, 30), later).outcome is Outcome.UNCHANGED
-    assert domain.decide_end(None, date(2026, 6, 30), later).outcome is Outcome.APPLIED
+    assert end(ended, date(2026, 7, 15), later).outcome is Outcome.APPLIED
+    assert end(ended, date(2026, 6, 30), later).outcome is Outcome.UNCHANGED
+    assert end(None, date(2026, 6, 30), later).outcome is Outcome.APPLIED
 
 
 def test_p1_a_transfer_corrects_the_newest_move_only_between_the_same_units() -> None:
@@ -127,18 +132,19 @@ def test_u7_on_transfer_devices_of_the_new_unit_stay_and_shared_devices_stay() -
 
 def test_u7_device_issued_after_the_end_was_announced_still_goes_back() -> None:
     ended = person(last_day=date(2026, 6, 30), nearest_manager_id="M-A")
-    demand = domain.demand_for_new_device(ended, holding())
+    demand = domain.demand_for_new_device(ended, holding(), date(2026, 7, 1))
     assert demand == domain.ReturnDemand("employment-ended", date(2026, 6, 30), "M-A")
 
 
 def test_u7_device_of_the_old_unit_issued_after_a_transfer_goes_back_to_the_old_manager() -> None:
     moved = person(unit_id="B", placement="transferred", placed_on=date(2026, 5, 1),
                    previous_unit_id="A", previous_manager_id="M-A", nearest_manager_id="M-B")
-    assert domain.demand_for_new_device(moved, holding(unit_id="A")) == domain.ReturnDemand(
-        "transferred", date(2026, 5, 1), "M-A")
-    assert domain.demand_for_new_device(moved, holding(unit_id="B")) is None
-    assert domain.demand_for_new_device(person(), holding()) is None
-    assert domain.demand_for_new_device(None, holding()) is None
+    before = date(2026, 4, 20)  # issued before the move took effect
+    assert domain.demand_for_new_device(moved, holding(unit_id="A"), before) \
+        == domain.ReturnDemand("transferred", date(2026, 5, 1), "M-A")
+    assert domain.demand_for_new_device(moved, holding(unit_id="B"), before) is None
+    assert domain.demand_for_new_device(person(), holding(), before) is None
+    assert domain.demand_for_new_device(None, holding(), before) is None
 
 
 def test_u7_due_date_only_moves_earlier() -> None:
