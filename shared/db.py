@@ -261,7 +261,6 @@ _TRANSIENT = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
@@ -270,21 +269,31 @@ _TRANSIENT = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True when the failure is the infrastructure's, not the message's."""
-    return any(isinstance(cause, _TRANSIENT)
+    """True when the failure looks like the infrastructure's, not the message's. A guess from
+    the exception's class: the consumer asks the database before holding a message for it
+    (shared/messaging/consumer.py: `_database_answers`)."""
+    return any(isinstance(cause, _TRANSIENT) or _closed_connection(cause)
                or (isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated)
                for cause in _causes(exc))
 
 
-# PostgreSQL stores no NUL character in text (22021) and no \u0000 escape in jsonb (22P05).
-UNSTORABLE_TEXT = (asyncpg.exceptions.CharacterNotInRepertoireError,
-                    asyncpg.exceptions.UntranslatableCharacterError)
+def _closed_connection(cause: BaseException) -> bool:
+    # asyncpg says "connection is closed" with a plain InterfaceError; its subclasses are about
+    # the client or the statement (its configuration, a feature it lacks, a value it cannot
+    # take): a retry fails the same way, for ever.
+    return type(cause) is asyncpg.InterfaceError
 
 
-def is_unstorable_text(exc: BaseException) -> bool:
-    """True when PostgreSQL refused a text of the request (a NUL character): the caller's
-    input, to be answered 422, not a failure of ours."""
-    return any(isinstance(cause, UNSTORABLE_TEXT) for cause in _causes(exc))
+# SQLSTATE class 22, "data exception": a NUL character in text (22021), a \u0000 escape in jsonb
+# (22P05), a number beyond its column's type (22003), a text too long for it (22001). asyncpg
+# raises the same class for a value it cannot encode before sending it (out of int32 range).
+UNSTORABLE_VALUE = (asyncpg.exceptions.DataError,)
+
+
+def is_unstorable_value(exc: BaseException) -> bool:
+    """True when PostgreSQL (or asyncpg) refused a value of the request — a NUL character, a
+    number out of range — that validation let through: the caller's input, answered 422."""
+    return any(isinstance(cause, UNSTORABLE_VALUE) for cause in _causes(exc))
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:

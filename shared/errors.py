@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.db import UNSTORABLE_TEXT, is_transient, is_unstorable_text
+from shared.db import UNSTORABLE_VALUE, is_transient, is_unstorable_value
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://kommunmobil.varnamo.se/problems/"
@@ -103,17 +103,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     # Answered here, inside the app, rather than by the catch-all above, which Starlette's
     # ServerErrorMiddleware re-raises to the server as a crash: this is the caller's input.
-    for refused_text in (*UNSTORABLE_TEXT, sa_exc.DataError):
-        app.add_exception_handler(refused_text, unexpected)  # type: ignore[arg-type]
+    for refused in (*UNSTORABLE_VALUE, sa_exc.DataError, sa_exc.InterfaceError):
+        app.add_exception_handler(refused, unexpected)  # type: ignore[arg-type]
 
 
 def _failure(request: Request, exc: Exception) -> JSONResponse:
-    if is_unstorable_text(exc):
+    if is_unstorable_value(exc):
         return problem(
             422, "invalid-request", "The request has invalid fields",
-            "A text in the request contains a NUL character (\\u0000), which cannot be "
-            "stored; remove it and send the request again. Nothing was changed.",
-            request.url.path,
+            "A value in the request cannot be stored: a text with a NUL character (\\u0000), "
+            "or a number out of range. Correct it and send the request again. Nothing was "
+            "changed.", request.url.path,
         )
     if is_transient(exc):
         log.warning("database unavailable on %s: %r", request.url.path, exc)

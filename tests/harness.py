@@ -54,6 +54,8 @@ class Probe:
     consumer: EventConsumer
     tracer_provider: TracerProvider
     fail: FailPolicy | None = None
+    # What an injected failure raises (default: a RuntimeError naming the key and attempt)
+    fail_with: Callable[[str, int], Exception] | None = None
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     relays: list[OutboxRelay] = field(default_factory=list)
@@ -133,7 +135,8 @@ async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
 
 async def start_probe(
     database_url: str, kind: str, broker_url: str | None = None, *,
-    fail: FailPolicy | None = None, delivery_limit: int = 3, prefetch: int = 64,
+    fail: FailPolicy | None = None, fail_with: Callable[[str, int], Exception] | None = None,
+    delivery_limit: int = 3, prefetch: int = 64,
     relay_count: int = 1, batch_size: int = 200, run_relay: bool = True,
     transport_options: dict[str, Any] | None = None, name: str | None = None,
     create_schema: bool = True, subscribe: bool = True,
@@ -148,7 +151,8 @@ async def start_probe(
     transport = make_transport(kind, broker_url, name, **(transport_options or {}))
     provider = TracerProvider()
     tracer = provider.get_tracer("probe")
-    probe = Probe(name, engine, sessions, transport, None, None, provider, fail)  # type: ignore[arg-type]
+    probe = Probe(name, engine, sessions, transport, None, None, provider, fail,  # type: ignore[arg-type]
+                  fail_with)
 
     async def handler(session: AsyncSession, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, UnitRegistered)
@@ -159,6 +163,8 @@ async def start_probe(
             event.unit_id, envelope.id)
         attempt = probe.attempts[event.unit_id] = probe.attempts.get(event.unit_id, 0) + 1
         if probe.fail is not None and probe.fail(event.unit_id, attempt):
+            if probe.fail_with is not None:
+                raise probe.fail_with(event.unit_id, attempt)
             raise RuntimeError(f"handler failure injected for {event.unit_id} (attempt {attempt})")
 
     probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},

@@ -2,8 +2,9 @@
 
 The event id is inserted into the inbox in the handler's own transaction, so a redelivery of an
 already applied event is a no-op. Infrastructure trouble (PostgreSQL unreachable) is retried here,
-holding the message unacked, because it says nothing about the message; a failing handler is
-retried through the broker up to the delivery limit and then dead-lettered with the reason.
+holding the message unacked, because it says nothing about the message — as long as the database
+does not answer; a failing handler is retried through the broker up to the delivery limit and
+then dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import driver, is_transient, transaction
@@ -96,6 +98,7 @@ class EventConsumer:
     delivery_limit: int = 5
     prefetch: int = 64
     infrastructure_backoff: float = 0.5
+    probe_timeout: float = 5.0
 
     @property
     def queue(self) -> str:
@@ -223,8 +226,8 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not is_transient(exc):
-                    raise
+                if not is_transient(exc) or await self._database_answers():
+                    raise  # one by one: each delivery's own attempt decides
                 log.warning("database unavailable, holding %d deliveries: %r", len(batch), exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -299,13 +302,28 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if is_transient(exc):
+                if is_transient(exc) and not await self._database_answers():
                     log.warning("database unavailable, holding %s: %r", envelope.id, exc)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 self._record_failure(delivery, exc)  # on this delivery's process span
                 return self._failed(delivery, envelope, exc)
+
+    async def _database_answers(self) -> bool:
+        """Whether PostgreSQL answers right now. A failure that looks like an outage (a timeout,
+        a connection error) while it does is the message's or a bug's: held as an outage, the
+        message would be retried here for ever, never reaching the delivery limit, and one
+        poison message would stop the consumer. So it takes the handler-failure path instead:
+        retried through the broker, then dead-lettered with its reason."""
+        try:
+            async with asyncio.timeout(self.probe_timeout), self.sessions() as session:
+                await session.execute(text("SELECT 1"))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
+        return True
 
     def _record_failure(self, delivery: Delivery, exc: Exception) -> None:
         """On the current (process) span: the exception with its stack trace on the last attempt,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
+import asyncpg
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -107,6 +108,32 @@ async def test_poison_message_is_dead_lettered_with_reason_and_others_flow(
     assert "failed 3 times" in reason and "handler failure injected" in reason
     # 3 deliveries; a failed batch may add a handler run that is rolled back with the batch
     assert probe.attempts["poison"] >= 3
+    assert "poison" not in await probe.effects()
+
+
+@pytest.mark.parametrize("looks_like_an_outage", [
+    lambda key, attempt: TimeoutError(f"statement timed out for {key} (injected)"),
+    lambda key, attempt: asyncpg.InterfaceError(f"connection is closed for {key} (injected)"),
+    lambda key, attempt: ConnectionResetError(f"connection reset for {key} (injected)"),
+], ids=["timeout", "interface-error", "os-error"])
+async def test_poison_that_looks_like_an_outage_is_dead_lettered_while_the_database_answers(
+    kind: str, probe_factory, broker_url: str, looks_like_an_outage) -> None:  # type: ignore[no-untyped-def]
+    """A handler failing with what looks like the infrastructure's error, every time, while
+    PostgreSQL answers: held as an outage it would be retried for ever and stop the consumer.
+    The consumer asks the database, finds it up, and takes the handler-failure path."""
+    probe = await probe_factory(kind, fail=lambda key, attempt: key == "poison",
+                                fail_with=looks_like_an_outage, delivery_limit=3)
+    await probe.emit("poison")
+    healthy = {f"healthy-{i}" for i in range(10)}
+    for key in sorted(healthy):
+        await probe.emit(key)
+    letters = await dead_letters(probe, broker_url, expected=1)
+    assert len(letters) == 1 and b'"poison"' in letters[0][0]
+    assert "failed 3 times" in letters[0][1] and "(injected)" in letters[0][1]
+    effects = await probe.wait_for_effects(healthy)
+    assert {k: effects.get(k) for k in healthy} == dict.fromkeys(healthy, 1)
+    await probe.emit("after")  # the consumer still consumes
+    assert (await probe.wait_for_effects({"after"}))["after"] == 1
     assert "poison" not in await probe.effects()
 
 

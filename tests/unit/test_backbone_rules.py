@@ -44,6 +44,14 @@ def test_transient_errors_are_recognised_through_wrappers() -> None:
     assert is_transient(ConnectionRefusedError())
     assert not is_transient(ValueError("bad data"))
     assert not is_transient(sa_exc.IntegrityError("INSERT", None, Exception("duplicate key")))
+    # A closed connection is asyncpg's plain InterfaceError; its subclasses are about the
+    # statement (a value it cannot encode) or the client: a retry fails the same way.
+    assert is_transient(asyncpg.InterfaceError("connection is closed"))
+    client_data_error = next(cls for cls in asyncpg.InterfaceError.__subclasses__()
+                             if cls.__name__ == "DataError")
+    out_of_range = client_data_error("invalid input for query argument $1 (out of int32 range)")
+    assert not is_transient(out_of_range)
+    assert not is_transient(sa_exc.DBAPIError("INSERT", None, out_of_range))
 
 
 async def test_in_process_publish_is_confirmed_only_after_consumers_settle() -> None:

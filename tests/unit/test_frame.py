@@ -231,3 +231,31 @@ async def test_a_read_only_endpoint_answers_503_when_the_database_is_unreachable
         await engine.dispose()
     assert answer.status_code == 503 and answer.headers["retry-after"] == "2"
     assert "cannot reach its database" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("statement, argument", [
+    ("SELECT $1::int", 2 ** 40),  # asyncpg cannot encode it: refused before it is sent
+    ("SELECT $1::numeric(10, 2)", 10 ** 12),  # PostgreSQL refuses it (22003)
+    ("SELECT $1::text", "a\x00b"),  # PostgreSQL stores no NUL (22021)
+])
+async def test_a_value_postgresql_cannot_take_is_a_422_not_a_500_nor_a_503(
+        statement: str, argument: object) -> None:
+    """What validation let through and the database refuses is the caller's input: answered by
+    the app (not re-raised to the server), and not taken for an outage either."""
+    app = FastAPI()
+    install_problem_handlers(app)
+    engine = make_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    app.state.runtime = SimpleNamespace(engine=engine)
+
+    @app.get("/v1/things")
+    async def things(db: ReadConnection) -> list[object]:
+        return [row[0] for row in await db.fetch(statement, argument)]
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                     base_url="http://t") as c:
+            answer = await c.get("/v1/things")
+    finally:
+        await engine.dispose()
+    assert answer.status_code == 422, answer.text
+    assert "cannot be stored" in answer.json()["detail"]
