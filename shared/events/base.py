@@ -85,7 +85,10 @@ def decode(body: bytes, registry: dict[str, type[Event]]) -> tuple[Envelope, Eve
     event_cls = registry.get(envelope.type)
     if event_cls is None:
         raise UnknownEventType(f"no event contract for type {envelope.type!r}")
-    return envelope, event_cls.model_validate(envelope.data)
+    # Unknown fields are ignored, not refused: within a version fields are only ever added
+    # (docs/events.md), so an event from a producer deployed before this consumer is valid.
+    # Refused, it went straight to the DLQ for the whole of a rolling deploy.
+    return envelope, event_cls.model_validate(envelope.data, extra="ignore")
 
 
 __all__ = [

@@ -22,9 +22,22 @@ SCHEMA_ID_BASE = "https://kommunmobil.varnamo.se/schemas/"
 EXCHANGE = "kommunmobil.events"
 
 
+def open_to_additions(schema: Any) -> Any:
+    """The schema without `additionalProperties: false`: within a version fields are only ever
+    added (docs/events.md: ignore fields you do not know), so a reader validating a v1 event
+    against its v1 schema must accept one from a later producer. The models forbid unknown
+    fields when we build events, not when anyone reads them."""
+    if isinstance(schema, dict):
+        return {key: open_to_additions(value) for key, value in schema.items()
+                if not (key == "additionalProperties" and value is False)}
+    if isinstance(schema, list):
+        return [open_to_additions(item) for item in schema]
+    return schema
+
+
 def envelope_schema(event: type[Event]) -> dict[str, Any]:
     """A self-contained JSON Schema of the whole CloudEvent carrying `event`."""
-    data = event.model_json_schema(mode="serialization")
+    data = open_to_additions(event.model_json_schema(mode="serialization"))
     defs = data.pop("$defs", {})
     schema = Envelope.model_json_schema()
     schema.pop("title", None)
@@ -47,7 +60,7 @@ def asyncapi_document() -> dict[str, Any]:
         [(e, "serialization") for e in ALL_EVENTS],
         ref_template="#/components/schemas/{model}",
     )
-    schemas: dict[str, Any] = dict(top.get("$defs", {}))
+    schemas: dict[str, Any] = open_to_additions(dict(top.get("$defs", {})))
     envelope = Envelope.model_json_schema(ref_template="#/components/schemas/{model}")
     envelope["properties"].pop("data")
     schemas["CloudEventEnvelope"] = envelope

@@ -42,6 +42,26 @@ def test_envelope_round_trips_to_the_same_event(event) -> None:  # type: ignore[
     assert envelope.routing_key == event.routing_key()
 
 
+@pytest.mark.parametrize("event", EXAMPLES, ids=lambda e: e.routing_key())
+def test_fields_added_later_in_the_version_are_ignored_by_readers(event) -> None:  # type: ignore[no-untyped-def]
+    """docs/events.md: within a version fields are only added, so readers ignore fields they do
+    not know — our consumers (decode) and anyone validating against the published schemas."""
+    body = json.loads(encode(wrap(event)))
+    body["data"]["added_in_a_later_release"] = "x"
+    for line in body["data"].get("lines", []):
+        line["added_in_a_later_release"] = 1
+    _, decoded = decode(json.dumps(body).encode(), REGISTRY)
+    assert decoded == event
+    with pytest.raises(ValueError, match="Extra inputs"):
+        type(event).model_validate(body["data"])  # building one still refuses a stray field
+    events = {path: text for path, text in rendered_contracts().items()
+              if path.parent.name == "schemas" or path.name == "asyncapi.yaml"}
+    assert len(events) > len(ALL_EVENTS)
+    for path, text in events.items():
+        assert '"additionalProperties": false' not in text, path
+        assert "additionalProperties: false" not in text, path
+
+
 def test_catalogue_names_are_the_v1_contract() -> None:
     expected = {
         "lifecycle": ["unit-registered", "unit-changed", "employee-hired", "employee-transferred",

@@ -179,6 +179,21 @@ async def test_schema_invalid_message_goes_straight_to_dlq_with_validation_error
     assert await probe.effects() == {"after-invalid": 1}
 
 
+async def test_an_event_with_a_field_added_in_a_later_release_is_applied(
+    kind: str, probe_factory, broker_url: str) -> None:  # type: ignore[no-untyped-def]
+    """A producer deployed before its consumer (a rolling deploy) sends a field this consumer
+    does not know yet: ignored (docs/events.md), never a dead letter."""
+    probe = await probe_factory(kind)
+    body, message_id = probe.raw_message("newer")
+    newer = body.replace(b'"cost_centre":"1000"',
+                         b'"cost_centre":"1000","added_in_a_later_release":true')
+    assert newer != body
+    await probe.transport.publish("lifecycle.unit-registered.v1", newer,
+                                  message_id=message_id, headers={})
+    assert (await probe.wait_for_effects({"newer"}))["newer"] == 1
+    assert await dead_letters(probe, broker_url, expected=0) == []
+
+
 async def test_consumer_continues_the_writers_trace_and_one_publish_span_links_the_batch(
     kind: str, probe_factory) -> None:  # type: ignore[no-untyped-def]
     """Tracing through the outbox (OpenTelemetry messaging conventions for batches): the consumer's
