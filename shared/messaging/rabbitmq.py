@@ -361,9 +361,13 @@ class RabbitTransport:
 
     async def _dead_letter_safely(self, subscription: Subscription,
                                   message: AbstractIncomingMessage, outcome: Outcome) -> bool:
-        """Publish to the DLQ; False (logged) when that failed or was cut short."""
+        """Publish to the DLQ; False (logged) when that failed, was cut short or took longer than
+        a publish may: the publish's own timeout starts only once its channel is there, and
+        while the connection reconnects aio-pika waits for that without limit, the delivery
+        held unacked meanwhile."""
         try:
-            await self._dead_letter(subscription, message, outcome.reason or "rejected")
+            async with asyncio.timeout(self._publish_timeout):
+                await self._dead_letter(subscription, message, outcome.reason or "rejected")
             return True
         except asyncio.CancelledError:
             if _cancelled_by_caller():
