@@ -135,6 +135,29 @@ def openapi_document(service: str) -> dict[str, Any]:
     return app.openapi()
 
 
+DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+
+
+def broker_definitions() -> dict[str, Any]:
+    """deploy/rabbitmq/definitions.json with every inbox bound to the routing keys its service
+    handles. A service binds its inbox when it subscribes, but on a fresh broker another
+    service's relay may publish first: with no binding yet the event would reach only the event
+    log, confirmed, marked sent and never delivered. Declared at the broker's boot, the bindings
+    exist before any service runs; the services' own declarations are then no-ops."""
+    definitions = json.loads(DEFINITIONS.read_text())
+    inboxes = {f"{service}.inbox" for service in SERVICE_NAMES}
+    kept = [b for b in definitions["bindings"]
+            if not (b["source"] == EXCHANGE and b["destination"] in inboxes)]
+    vhost = definitions["vhosts"][0]["name"]
+    for service in SERVICE_NAMES:
+        handlers = importlib.import_module(f"services.{service}.main").SPEC.handlers
+        kept += [{"source": EXCHANGE, "vhost": vhost, "destination": f"{service}.inbox",
+                  "destination_type": "queue", "routing_key": key, "arguments": {}}
+                 for key in sorted(event.routing_key() for event in handlers)]
+    definitions["bindings"] = kept
+    return definitions
+
+
 def rendered_contracts() -> dict[Path, str]:
     files = {
         DOCS / "schemas" / f"{e.routing_key()}.json": json.dumps(envelope_schema(e), indent=2)
@@ -145,6 +168,7 @@ def rendered_contracts() -> dict[Path, str]:
     for service in SERVICE_NAMES:
         files[DOCS / "openapi" / f"{service}.json"] = json.dumps(
             openapi_document(service), indent=2) + "\n"
+    files[DEFINITIONS] = json.dumps(broker_definitions(), indent=2) + "\n"
     return files
 
 

@@ -3,6 +3,7 @@ keeps failing, and every service logs in to PostgreSQL as its own role."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -103,6 +104,16 @@ def test_dead_letter_queue_is_bound(service: str) -> None:
         if b["destination_type"] == "queue"
     }
     assert (DEAD_LETTER_EXCHANGE, f"{service}.dlq", f"{service}.dlq") in routes
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_inbox_is_bound_at_boot_to_every_event_its_service_handles(service: str) -> None:
+    """Before any service subscribes: the event log's `#` binding makes every publish routable,
+    so an inbox not bound yet would miss events confirmed and marked sent meanwhile."""
+    handlers = importlib.import_module(f"services.{service}.main").SPEC.handlers
+    bound = {b["routing_key"] for b in _definitions()["bindings"]
+             if b["source"] == "kommunmobil.events" and b["destination"] == f"{service}.inbox"}
+    assert handlers and bound == {event.routing_key() for event in handlers}
 
 
 def test_every_queue_is_durable_and_in_the_kommunmobil_vhost() -> None:
