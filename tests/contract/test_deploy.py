@@ -130,6 +130,17 @@ def test_delivery_limit_policy_covers_every_inbox() -> None:
         assert re.fullmatch(policy["pattern"].strip("^$"), f"{service}.inbox")
 
 
+def test_a_consumer_may_hold_its_deliveries_through_a_long_database_outage() -> None:
+    """Held deliveries return to the queue when the broker times the consumer out, and each
+    return counts against the delivery limit: the limit times the timeout is the longest outage
+    after which healthy events would be dead-lettered unapplied."""
+    conf = (DEPLOY / "rabbitmq" / "rabbitmq.conf").read_text()
+    (timeout,) = re.findall(r"^consumer_timeout\s*=\s*(\d+)\s*$", conf, re.MULTILINE)
+    (policy,) = [p for p in _definitions()["policies"] if p["name"] == "km-delivery-limit"]
+    hours = int(timeout) / 3_600_000
+    assert hours * policy["definition"]["delivery-limit"] >= 24
+
+
 def test_definitions_hold_no_clear_text_password() -> None:
     for user in _definitions()["users"]:
         assert "password" not in user
