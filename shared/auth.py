@@ -8,6 +8,7 @@ default uses a locally generated RSA key under `var/` and `kommunmobil token` mi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -23,8 +24,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from shared.direct_route import DIRECT_RESOLVERS
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, IdentityProviderUnavailable, Unauthorized
 from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
 
 # `mdm` is a machine identity: the device management system posting compliance reports (B2, U4,
 # U5); inventory admits it to that one endpoint and to nothing else. `telephony` likewise: the
@@ -117,6 +120,12 @@ class TokenVerifier:
                 token, key, algorithms=self._algorithms, audience=self._audience,
                 issuer=self._issuer, options={"require": ["exp", "iss", "aud", "sub"]},
             )
+        except jwt.PyJWKClientConnectionError as exc:
+            # The identity provider's keys cannot be fetched: not the caller's token at fault,
+            # and a 401 would make a portal sign its user out.
+            log.warning("JWKS unreachable: %r", exc)
+            raise IdentityProviderUnavailable(
+                "Sign-in cannot be checked right now; please try again in a moment.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"The access token is not valid: {exc}") from exc
         roles = claims.get("roles", [])

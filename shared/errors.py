@@ -54,6 +54,12 @@ class Forbidden(DomainError):
     status, code, title = 403, "forbidden", "Not allowed"
 
 
+class IdentityProviderUnavailable(DomainError):
+    """The identity provider's signing keys cannot be fetched: nobody's token can be checked."""
+
+    status, code, title = 503, "unavailable", "Temporarily unavailable"
+
+
 def problem(
     status: int, code: str, title: str, detail: str, instance: str, **extra: Any
 ) -> JSONResponse:
@@ -77,7 +83,11 @@ def _field_name(loc: tuple[Any, ...]) -> str:
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.title, exc.detail, request.url.path, **exc.extra)
+        response = problem(exc.status, exc.code, exc.title, exc.detail, request.url.path,
+                           **exc.extra)
+        if exc.status == 503:
+            response.headers["Retry-After"] = "2"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

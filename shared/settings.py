@@ -165,12 +165,7 @@ class LifecycleSettings(ServiceSettings):
         if not value:
             raise ValueError("at least one HR webhook secret is required")
         for secret in value:
-            raw = secret.removeprefix("whsec_")
-            try:
-                decoded = base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError("each HR webhook secret must be whsec_<base64>") from exc
-            if len(decoded) < 24:
+            if len(_secret_key(secret)) < 24:
                 raise ValueError("each HR webhook secret needs at least 24 random bytes")
         return value
 
@@ -185,10 +180,23 @@ class LifecycleSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _no_development_secret_in_production(self) -> LifecycleSettings:
-        if self.environment == "production" and DEV_HR_WEBHOOK_SECRET in self.hr_webhook_secrets:
+        # Compared as keys, not as text: the webhook library takes the secret with or without
+        # its prefix and padding, and the development one is in the public source.
+        development = _secret_key(DEV_HR_WEBHOOK_SECRET)
+        if self.environment == "production" and any(
+                _secret_key(secret) == development for secret in self.hr_webhook_secrets):
             raise ValueError("KM_LIFECYCLE_HR_WEBHOOK_SECRETS must be set to HR's real secrets "
                              "in production")
         return self
+
+
+def _secret_key(secret: str) -> bytes:
+    """The key a `whsec_<base64>` secret stands for (prefix and padding optional)."""
+    raw = secret.removeprefix("whsec_")
+    try:
+        return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("each HR webhook secret must be whsec_<base64>") from exc
 
 
 SETTINGS_CLASSES: dict[str, type[ServiceSettings]] = {

@@ -49,6 +49,26 @@ def token(key: rsa.RSAPrivateKey, subject: str = "p-1", ttl: int = 60) -> str:
                       audience=DEV_AUDIENCE, ttl_seconds=ttl)
 
 
+async def test_an_unreachable_identity_provider_is_a_503_not_an_invalid_token(
+        key: rsa.RSAPrivateKey) -> None:
+    """Its keys cannot be fetched: nobody's token can be checked, and a 401 would make a portal
+    sign its user out; the answer says so without the network error's details."""
+    check = TokenVerifier(CommonSettings(environment="test",
+                                         jwt_jwks_url="http://127.0.0.1:1/jwks.json"))
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.get("/v1/me")
+    async def me(request: Request) -> dict[str, str]:
+        return {"person_id": (await check.verify(token(key))).person_id}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+        answer = await c.get("/v1/me")
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "2"
+    assert "try again" in answer.json()["detail"] and "127.0.0.1" not in answer.text
+
+
 async def test_a_remembered_token_is_refused_once_it_expires(
         key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
     check, bearer = verifier(key), token(key, ttl=60)

@@ -41,6 +41,20 @@ def test_production_refuses_the_development_hr_secret(monkeypatch: pytest.Monkey
     assert DEV_HR_WEBHOOK_SECRET not in load(LifecycleSettings).hr_webhook_secrets
 
 
+@pytest.mark.parametrize("spelling", [
+    DEV_HR_WEBHOOK_SECRET.rstrip("="),  # without its padding
+    DEV_HR_WEBHOOK_SECRET.removeprefix("whsec_"),  # without its prefix
+])
+def test_production_refuses_the_development_hr_secret_however_it_is_spelled(
+        monkeypatch: pytest.MonkeyPatch, spelling: str) -> None:
+    """The webhook library takes these as the same key, and the development one is public."""
+    assert spelling != DEV_HR_WEBHOOK_SECRET
+    monkeypatch.setenv("KM_ENVIRONMENT", "production")
+    monkeypatch.setenv("KM_LIFECYCLE_HR_WEBHOOK_SECRETS", f"{A},{spelling}")
+    with pytest.raises(ConfigurationError, match="real secrets"):
+        load(LifecycleSettings)
+
+
 def test_an_unknown_time_zone_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KM_LIFECYCLE_TIMEZONE", "Europe/Värnamo")
     with pytest.raises(ConfigurationError, match="KM_LIFECYCLE_TIMEZONE"):
