@@ -65,6 +65,20 @@ async def _refuse_open_repair(session: AsyncSession, device: Device, action: str
                                         None if open_id == finishing else open_id)
 
 
+async def _abandon_open_repair(session: AsyncSession, device: Device, actor: str, *,
+                               because: str, **extra: str) -> None:
+    """rules S4, U9: a device lost in repair closes the repair as `abandoned`, else it blocks
+    every later intake of the device for good (one open repair per device). No repair-completed
+    (v1 outcomes only): `device-lost` announces it. The sweep does so in SQL (C1)."""
+    repair = await RepairRepository(session).open_of(device.device_id)
+    if repair is None:
+        return
+    repair.state, repair.closed_by, repair.closed_at = "abandoned", actor, datetime.now(UTC)
+    await record_audit(session, actor=actor, action="repair.abandoned", object_type="repair",
+                       object_id=str(repair.repair_id), before={"state": "in-repair"},
+                       after={"state": "abandoned", "because": because, **extra})
+
+
 async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: IssueIn,
                 finishing_repair: uuid.UUID | None = None
                 ) -> tuple[Device, Acknowledgement, list[Subscription]]:
@@ -331,6 +345,8 @@ async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
             device.mdm_enrolment_id = None
     device.state, device.loss_id = target, event.loss_id
     touch(device)
+    await _abandon_open_repair(session, device, SYSTEM, because="device-lost",
+                               device_id=str(device.device_id), loss_id=str(event.loss_id))
     await session.flush()
     await audit_device(session, SYSTEM, "device.report-lost", device, before,
                        loss_id=str(event.loss_id), reported_by=event.reported_by,

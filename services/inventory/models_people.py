@@ -119,6 +119,8 @@ class Repair(Base):
     warning_sha256: Mapped[str] = mapped_column(Text)
     warning_confirmed_by: Mapped[str] = mapped_column(Text)
     warning_confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # in-repair | returned-to-holder | replaced | abandoned (lost or consumed while in repair);
+    # CHECK "state" (migrations 0002, 0005), one open per device (uq_repairs_open_device)
     state: Mapped[str] = mapped_column(Text, default="in-repair")
     replacement_device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     opened_by: Mapped[str] = mapped_column(Text)

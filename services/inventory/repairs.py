@@ -60,12 +60,16 @@ async def intake(session: AsyncSession, *, actor: str, data: RepairIntakeIn) -> 
 
 
 async def _open_repair(session: AsyncSession, repair_id: uuid.UUID) -> tuple[Repair, Device]:
-    repair = await RepairRepository(session).get(repair_id, for_update=True)
-    if repair is None:
+    repairs = RepairRepository(session)
+    found = await repairs.get(repair_id)
+    if found is None:
         raise NotFound(f"Repair {repair_id} does not exist")
+    # The device's lock first, then the repair's: a loss and the consumed sweep close an open
+    # repair in that order too (issuing.py, repository/sweep.py), so neither can deadlock this.
+    device = await issuing.locked_device(session, found.device_id)
+    repair = await repairs.get(repair_id, for_update=True) or found  # never deleted
     if repair.state != "in-repair":
         raise Conflict(f"Repair {repair_id} is finished ({repair.state})")
-    device = await issuing.locked_device(session, repair.device_id)
     if device.state != "in-repair":
         raise Conflict(f"Device {device.device_id} is {device.state}, no longer in repair")
     return repair, device

@@ -30,6 +30,7 @@ from services.inventory.support_schemas import (
     RepairReplaceIn,
     RepairResultOut,
     RepairReturnIn,
+    RepairState,
     WarningOut,
 )
 from shared.auth import User, require_roles
@@ -121,7 +122,7 @@ async def repair_intake(body: RepairIntakeIn, session: SessionDep, user: ItServi
 @router.get("/repairs", response_model=list[RepairOut],
             summary="Repairs, newest first (IT service, auditor)")
 async def list_repairs(session: SessionDep, user: RegisterReader,
-                       state: Literal["in-repair", "returned-to-holder", "replaced"] | None = None,
+                       state: RepairState | None = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[RepairOut]:
     rows = await RepairRepository(session).listing(state=state, limit=limit)
     return [RepairOut.model_validate(r) for r in rows]

@@ -109,6 +109,12 @@ class RepairReplaceIn(RepairReturnIn):
     replacement_device_id: uuid.UUID
 
 
+# `abandoned`: the device was reported lost or consumed while in repair (rules U9, C1). It has no
+# repair-completed (whose v1 outcomes stay returned-to-holder | replaced): device-lost or
+# device-consumed announces it.
+RepairState = Literal["in-repair", "returned-to-holder", "replaced", "abandoned"]
+
+
 class RepairOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -122,7 +128,7 @@ class RepairOut(BaseModel):
     warning_version: str
     warning_confirmed_by: str
     warning_confirmed_at: datetime
-    state: Literal["in-repair", "returned-to-holder", "replaced"]
+    state: RepairState
     replacement_device_id: uuid.UUID | None
     opened_by: str
     opened_at: datetime

@@ -156,6 +156,18 @@ async def outbox(system: RunningSystem, routing_key: str, subject: str | None = 
         return [row[0] for row in rows]
 
 
+async def audit_of(system: RunningSystem, object_type: str, object_id: str
+                   ) -> list[dict[str, Any]]:
+    """Inventory's audit entries of one object, oldest first (read-only)."""
+    session: AsyncSession
+    async with system.apps["inventory"].state.sessions() as session:
+        rows = await session.execute(text(
+            "SELECT actor, action, before, after FROM inventory.audit_log "
+            "WHERE object_type = :t AND object_id = :i ORDER BY id"),
+            {"t": object_type, "i": object_id})
+        return [dict(row._mapping) for row in rows]
+
+
 def mdm() -> ports.MdmSimulator:
     simulator = ports.mdm()
     assert isinstance(simulator, ports.MdmSimulator)

@@ -12,13 +12,17 @@ import pytest
 from sqlalchemy import text
 
 from services.inventory.domain_support import WARNING_SHA256, channels_from
+from shared.events.catalogue import LossReported
 from tests.integration.test_inventory_duties_helpers import issued_phone, suffix
 from tests.integration.test_inventory_helpers import (
     acknowledgement,
+    audit_of,
     create_model,
     device,
     outbox,
+    publish,
     receive,
+    until_state,
 )
 from tests.system import RunningSystem
 
@@ -274,3 +278,54 @@ async def test_s4_u8_a_device_in_an_open_repair_leaves_it_only_through_the_repai
     assert back.status_code == 200, back.text
     assert back.json()["device"]["state"] == "issued"
     assert back.json()["repair"]["state"] == "returned-to-holder"
+
+
+async def test_s4_u9_a_device_lost_in_repair_abandons_its_repair_and_can_be_repaired_again(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules S4, U9: a loss of a device in repair closes its open repair as `abandoned` in the
+    same transaction (audited; device-lost, not repair-completed, announces it). Left open, the
+    repair could never be finished (the device is no longer in repair) and every later intake of
+    the device, once found and back in use, would hit the one-open-repair-per-device index."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    person = f"p-{suffix()}"
+    phone, repair_id = await _in_repair(system, it, person)
+    device_id = phone["device_id"]
+    loss = LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(device_id), person_id=person,
+                        reported_by=person, circumstances="Stolen from the repair shelf")
+    await publish(system, loss, device_id)
+    await until_state(system, it, device_id, "lost")
+
+    repair = (await system.inventory.get(f"/v1/repairs/{repair_id}", headers=it)).json()
+    assert (repair["state"], repair["closed_by"]) == ("abandoned", "inventory"), repair
+    assert repair["closed_at"] is not None
+    listed = await system.inventory.get("/v1/repairs", params={"state": "abandoned"}, headers=it)
+    assert repair_id in [r["repair_id"] for r in listed.json()], listed.text
+    (entry,) = [e for e in await audit_of(system, "repair", repair_id)
+                if e["action"] == "repair.abandoned"]
+    assert entry["before"] == {"state": "in-repair"}
+    assert entry["after"] == {"state": "abandoned", "because": "device-lost",
+                              "device_id": device_id, "loss_id": str(loss.loss_id)}
+    assert await outbox(system, "inventory.repair-completed.v1", device_id) == []
+    assert len(await outbox(system, "inventory.device-lost.v1", device_id)) == 1
+    finished = await system.inventory.post(f"/v1/repairs/{repair_id}/return", headers=it,
+                                           json={"acknowledgement": acknowledgement(person)})
+    assert finished.status_code == 409 and "abandoned" in finished.json()["detail"]
+
+    # Found: handed in, wiped, back in stock, issued again — and it can go to repair again.
+    found = await system.inventory.post(f"/v1/devices/{device_id}/check-in", headers=it,
+                                        json={"subscriptions": "terminate"})
+    assert found.status_code == 200, found.text
+    if found.json()["state"] == "returned":
+        restocked = await system.inventory.post(
+            f"/v1/devices/{device_id}/restock", headers=it,
+            json={"manual_wipe_confirmation": "it-1, factory reset at the desk"})
+        assert restocked.status_code == 200, restocked.text
+    assert (await device(system, it, device_id))["state"] == "in-stock"
+    issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+        "holder_person_id": person, "unit_id": f"U-{suffix()}",
+        "acknowledgement": acknowledgement(person)})
+    assert issued.status_code == 200, issued.text
+    again = await system.inventory.post("/v1/repairs", headers=it, json={
+        "device_id": device_id, "fault": "Cracked screen", "warning": _warning(person)})
+    assert again.status_code == 201, again.text
+    assert again.json()["repair"]["state"] == "in-repair"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from services.inventory.domain_support import WARNING_SHA256
 from services.inventory.main import SPEC
 from services.inventory.sweep import sweep_job
 from shared.events.base import decode, wrap
@@ -18,6 +19,7 @@ from shared.settings import InventorySettings
 from tests.integration.test_inventory_helpers import (
     acknowledgement,
     approved,
+    audit_of,
     create_model,
     device,
     outbox,
@@ -152,6 +154,49 @@ async def test_c1_c2_c3_consumed_device_is_never_issued_and_goes_to_the_supplier
     twice = await system.inventory.post(f"/v1/devices/{stock_id}/hand-over", headers=it,
                                         json=handover)
     assert twice.status_code == 409
+
+
+async def test_c1_s4_sweep_abandons_the_open_repair_of_a_device_it_consumes(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules C1, S4: a device consumed while in repair leaves `in-repair` for good, so the sweep's
+    statement closes its open repair as `abandoned` (audited; device-consumed, not
+    repair-completed, announces it) instead of leaving it open, unfinishable, for ever."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    person = f"gun-{uuid.uuid4().hex[:8]}"
+    ended = await create_model(system, it, security_updates_end=YESTERDAY)
+    (device_id,) = await receive(system, it, ended["model_id"])
+    issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+        "holder_person_id": person, "unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement(person)})
+    assert issued.status_code == 200, issued.text
+    taken = await system.inventory.post("/v1/repairs", headers=it, json={
+        "device_id": device_id, "fault": "Battery swells",
+        "warning": {"person_id": person, "confirmed": True, "text_sha256": WARNING_SHA256}})
+    assert taken.status_code == 201, taken.text
+    repair_id = taken.json()["repair"]["repair_id"]
+
+    await _sweep(system, it)
+    assert (await device(system, it, device_id))["state"] == "consumed"
+    repair = (await system.inventory.get(f"/v1/repairs/{repair_id}", headers=it)).json()
+    assert (repair["state"], repair["closed_by"]) == ("abandoned", "it-1"), repair
+    (entry,) = [e for e in await audit_of(system, "repair", repair_id)
+                if e["action"] == "repair.abandoned"]
+    assert (entry["actor"], entry["before"]) == ("it-1", {"state": "in-repair"})
+    assert entry["after"] == {"state": "abandoned", "because": "device-consumed",
+                              "device_id": device_id, "reason": "security-updates-ended"}
+    assert await outbox(system, "inventory.repair-completed.v1", device_id) == []
+    assert len(await outbox(system, "inventory.device-consumed.v1", device_id)) == 1
+    for action, body in (("return", {"acknowledgement": acknowledgement(person)}),
+                         ("replace", {"replacement_device_id": str(uuid.uuid4()),
+                                      "acknowledgement": acknowledgement(person)})):
+        finished = await system.inventory.post(f"/v1/repairs/{repair_id}/{action}",
+                                               headers=it, json=body)
+        assert finished.status_code == 409 and "abandoned" in finished.json()["detail"], action
+    # The consumed device is still handed in (C3) and can go to the supplier (C2).
+    handed_in = await system.inventory.post(f"/v1/devices/{device_id}/check-in", headers=it,
+                                            json={"subscriptions": "terminate"})
+    assert handed_in.status_code == 200, handed_in.text
+    assert handed_in.json()["state"] == "consumed"
 
 
 @dataclass

@@ -60,7 +60,8 @@ class RepairRepository:
     async def get(self, repair_id: uuid.UUID, *, for_update: bool = False) -> Repair | None:
         query = select(Repair).where(Repair.repair_id == repair_id)
         if for_update:
-            query = query.with_for_update()
+            # the row as locked, not as an earlier read of this session left it
+            query = query.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(query)).scalar_one_or_none()
 
     async def open_of(self, device_id: uuid.UUID) -> Repair | None:

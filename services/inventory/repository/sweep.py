@@ -2,10 +2,11 @@
 
 One `WITH` statement finds the models that are consumed (security updates ended, or an app the job
 needs wants a higher OS than the model runs), marks every device of them that is still in use
-consumed (`UPDATE … RETURNING`), reopens the order lines their reservations filled, writes one
-history/audit entry per device and one `device-consumed` outbox row per device
-(`INSERT … SELECT`, through the same outbox and envelope as `add_event`). A device already
-consumed does not match, so a rerun changes and publishes nothing.
+consumed (`UPDATE … RETURNING`), closes their open repairs as `abandoned` (audited), reopens the
+order lines their reservations filled, writes one history/audit entry per device and one
+`device-consumed` outbox row per device (`INSERT … SELECT`, through the same outbox and envelope
+as `add_event`). A device already consumed does not match, so a rerun changes and publishes
+nothing.
 """
 
 from __future__ import annotations
@@ -63,6 +64,25 @@ consumed AS (
     WHERE d.device_id = c.device_id AND d.state = c.before_state
     RETURNING d.device_id, d.model_id, d.holder_person_id, d.holder_unit_id, d.unit_id,
               c.reason, c.before_state
+),
+abandoned AS (
+    -- rules S4, C1: the open repair of a consumed device is closed, or it would block every later
+    -- intake of the device for good. No repair-completed (its v1 outcomes are returned-to-holder |
+    -- replaced): device-consumed announces it. Locks device, then repair, as repairs.py does.
+    UPDATE {SCHEMA}.repairs r
+    SET state = 'abandoned', closed_by = CAST(:actor AS text), closed_at = now()
+    FROM consumed c WHERE r.device_id = c.device_id AND r.state = 'in-repair'
+    RETURNING r.repair_id, r.device_id, c.reason
+),
+repairs_audited AS (
+    INSERT INTO {SCHEMA}.audit_log (actor, action, object_type, object_id, before, after,
+                                    trace_id)
+    SELECT CAST(:actor AS text), 'repair.abandoned', 'repair', a.repair_id::text,
+           jsonb_build_object('state', 'in-repair'),
+           jsonb_build_object('state', 'abandoned', 'because', 'device-consumed',
+                              'device_id', a.device_id, 'reason', a.reason),
+           CAST(:trace_id AS text)
+    FROM abandoned a
 ),
 reopened AS (
     UPDATE {SCHEMA}.fulfilment_lines l SET state = 'waiting', device_id = NULL
