@@ -279,6 +279,13 @@ def escalation_level(days: int, repeat_days: int) -> int:
     return 0 if days <= 0 else 1 + (days - 1) // repeat_days
 
 
+def skipped_levels(level: int, last_recorded: int) -> range:
+    """rule U7: the levels a case passed unescalated (the sweep was down while they were due):
+    those after `last_recorded`, its highest level recorded below `level` (0: none), and before
+    `level`. Empty when nothing was missed."""
+    return range(last_recorded + 1, level)
+
+
 def escalation_target(receiver: str | None, unit_head: str | None,
                       parent_unit_head: str | None) -> str | None:
     """The head above the receiver: the unit's head, or the parent unit's; None: IT service."""

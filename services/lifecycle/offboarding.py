@@ -285,6 +285,14 @@ async def escalate_overdue(session: AsyncSession, *, as_of: date, actor: str
 
     The interval between levels is the escalation interval of the effective policy of the
     case's unit (rules U7, B5).
+
+    Levels a case passed while no sweep ran (an outage longer than an interval) are recorded in
+    the audit trail as skipped, not escalated: only the current level is stored and published.
+    Every level goes to the same head (`escalation_target` does not depend on the level), so
+    publishing the missed ones would only send that head several stale reminders at once
+    ("1 day overdue" when it is 15); what rule U7 asks of them is to act on the case now.
+    The skip is written only by the run that inserted the current level, so it is never
+    recorded twice either, also when two replicas sweep at once.
     """
     cases = ReturnCaseRepository(session)
     effective = policy.Resolver(session)
@@ -301,9 +309,13 @@ async def escalate_overdue(session: AsyncSession, *, as_of: date, actor: str
     inserted: set[tuple[uuid.UUID, int]] = set()
     for start in range(0, len(rows), 1000):  # PostgreSQL caps the parameters per statement
         inserted |= await cases.add_escalations(rows[start:start + 1000])
+    last = await cases.highest_levels_below(dict(inserted))  # one level per case
     done, audits, events = [], [], []
     for key in sorted(inserted, key=lambda k: (str(k[0]), k[1])):
         case, row = planned[key]
+        skipped = domain.skipped_levels(row["level"], last.get(case.case_id, 0))
+        if skipped:
+            audits.append(_skip_audit(actor, row, skipped))
         audits.append({"actor": actor, "action": "return-case.escalate",
                        "object_type": "return-case", "object_id": str(case.case_id),
                        "after": {k: plain(v) for k, v in row.items()}})
@@ -320,3 +332,13 @@ async def escalate_overdue(session: AsyncSession, *, as_of: date, actor: str
     await record_audits(session, audits)
     await add_events(session, events)
     return done
+
+
+def _skip_audit(actor: str, row: dict[str, Any], skipped: range) -> dict[str, Any]:
+    # The first and last level, not one entry per level: a sweep that was down for months, or
+    # a backlog of old cases, would otherwise write hundreds of entries per case (rule U7).
+    return {"actor": actor, "action": "return-case.skip-escalation",
+            "object_type": "return-case", "object_id": str(row["case_id"]),
+            "after": {"case_id": str(row["case_id"]), "first_skipped_level": skipped[0],
+                      "last_skipped_level": skipped[-1], "escalated_level": row["level"],
+                      "days_overdue": row["days_overdue"], "as_of": plain(row["as_of"])}}

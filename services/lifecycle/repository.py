@@ -8,7 +8,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, text, true, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Uuid,
+    and_,
+    column,
+    func,
+    or_,
+    select,
+    text,
+    true,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -261,6 +274,20 @@ class ReturnCaseRepository:
             .order_by(ReturnCase.due_date, ReturnCase.case_id)
         )
         return [(r[0], r[1], r[2]) for r in (await self.session.execute(query)).all()]
+
+    async def highest_levels_below(self, levels: dict[uuid.UUID, int]) -> dict[uuid.UUID, int]:
+        """Per case, its highest escalation level recorded below the given one (absent: none)."""
+        found: dict[uuid.UUID, int] = {}
+        pairs = list(levels.items())
+        for start in range(0, len(pairs), 1000):  # PostgreSQL caps the parameters per statement
+            wanted = values(column("case_id", Uuid), column("level", Integer),
+                            name="wanted").data(pairs[start:start + 1000])
+            query = (select(ReturnEscalation.case_id, func.max(ReturnEscalation.level))
+                     .join(wanted, and_(wanted.c.case_id == ReturnEscalation.case_id,
+                                        ReturnEscalation.level < wanted.c.level))
+                     .group_by(ReturnEscalation.case_id))
+            found.update({row[0]: row[1] for row in (await self.session.execute(query)).all()})
+        return found
 
     async def add_escalations(self, rows: list[dict[str, Any]]) -> set[tuple[uuid.UUID, int]]:
         """Insert the escalations not made before; returns the (case, level) pairs inserted."""

@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 from shared.events.catalogue import DeviceConsumed
 from tests.lifecycle_helpers import (
     IT,
@@ -190,6 +192,56 @@ async def test_u7_overdue_cases_escalate_once_per_level_to_the_head_above(
     future = await client.post("/v1/return-cases/escalations",
                                params={"as_of": "2999-01-01"}, headers=token_for(*IT))
     assert future.status_code == 422 and "future" in future.json()["detail"]
+
+
+async def test_u7_levels_missed_while_no_sweep_ran_are_audited_as_skipped_not_published(
+        system: RunningSystem, token_for: Any) -> None:
+    """Rule U7 after a sweep outage: one run at level 3 records levels 1-2 as skipped and
+    escalates and publishes level 3 alone (all to the same head: stale reminders help no one);
+    a second run adds nothing; a later gap is skipped from the last level recorded."""
+    client = system.lifecycle
+    unit, head, manager, person = new_id("SOC"), new_id("H"), new_id("M"), new_id("E")
+    await register_unit(client, unit, head)
+    await hire(client, person, unit, manager, recorded_at=minutes(0))
+    await inject(system, issued(uuid.uuid4(), person, unit))
+    await end(client, person, unit, date(2020, 1, 10), recorded_at=minutes(1))
+    [case] = await wait_cases(system, token_for, person, 1)
+
+    async def run(as_of: str) -> list[tuple[int, int]]:
+        response = await client.post("/v1/return-cases/escalations", params={"as_of": as_of},
+                                     headers=token_for(*IT))
+        assert response.status_code == 200, response.text
+        return [(e["level"], e["days_overdue"]) for e in response.json()["escalated"]
+                if e["case_id"] == case["case_id"]]
+
+    async def trail(as_of: str) -> list[tuple[str, dict[str, Any]]]:
+        async with system.apps["lifecycle"].state.sessions() as session:
+            rows = await session.execute(text(
+                "SELECT action, after FROM lifecycle.audit_log WHERE object_type = "
+                "'return-case' AND object_id = :id AND action LIKE '%escalat%' "
+                "AND after->>'as_of' = :as_of ORDER BY id"),
+                {"id": case["case_id"], "as_of": as_of})
+            return [(r[0], r[1]) for r in rows]
+
+    assert await run("2020-01-25") == [(3, 15)]  # levels 1 and 2 were never swept
+    assert await run("2020-01-25") == []  # repeatable: nothing twice
+    [(skip, skipped), (escalate, escalated)] = await trail("2020-01-25")
+    assert (skip, skipped["first_skipped_level"], skipped["last_skipped_level"],
+            skipped["escalated_level"]) == ("return-case.skip-escalation", 1, 2, 3)
+    assert (escalate, escalated["level"]) == ("return-case.escalate", 3)
+
+    assert await run("2020-02-15") == [(6, 36)]  # down again: 4 and 5 missed
+    assert await run("2020-02-15") == []
+    assert [(a, e.get("first_skipped_level"), e.get("last_skipped_level"), e.get("level"))
+            for a, e in await trail("2020-02-15")] == [
+        ("return-case.skip-escalation", 4, 5, None), ("return-case.escalate", None, None, 6)]
+    events = [e for e in await outbox(system, "lifecycle.return-overdue.v1", case["case_id"])
+              if e["escalation_level"] <= 6]  # the background sweep may add today's level
+    assert [(e["escalation_level"], e["days_overdue"], e["escalated_to"]) for e in events] == [
+        (3, 15, head), (6, 36, head)]
+    shown = await client.get(f"/v1/return-cases/{case['case_id']}",
+                             headers=token_for(manager, "employee"))
+    assert [e["level"] for e in shown.json()["escalations"] if e["level"] <= 6] == [3, 6]
 
 
 async def test_u7_a_case_addressed_to_the_units_head_escalates_to_the_parent_units_head(

@@ -182,6 +182,13 @@ def test_u7_escalation_level_grows_once_per_week_overdue(days: int, level: int) 
     assert domain.escalation_level(days, repeat_days=7) == level
 
 
+def test_u7_levels_between_the_last_recorded_and_the_current_one_were_skipped() -> None:
+    assert list(domain.skipped_levels(3, last_recorded=0)) == [1, 2]  # never swept
+    assert list(domain.skipped_levels(6, last_recorded=3)) == [4, 5]  # down again
+    assert list(domain.skipped_levels(2, last_recorded=1)) == []  # swept in time
+    assert list(domain.skipped_levels(1, last_recorded=0)) == []
+
+
 def test_u7_escalation_goes_to_the_head_above_the_receiver() -> None:
     assert domain.escalation_target("M", "H", "P") == "H"
     assert domain.escalation_target("H", "H", "P") == "P"  # the receiver is the unit's head
