@@ -5,23 +5,14 @@ unit."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from services.lifecycle import domain
 from services.lifecycle.domain import HoldingView, Outcome, PersonView, ReturnDemand
+from tests.unit.lifecycle_views import T0, person
 
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 LATER = T0 + timedelta(hours=1)
 ENDED = "employment-ended"
-
-
-def person(**overrides: object) -> PersonView:
-    values: dict[str, object] = dict(
-        person_id="E1", unit_id="A", nearest_manager_id="M-A", placement="hired",
-        placed_on=date(2024, 1, 1), previous_unit_id=None, previous_manager_id=None,
-        last_day=None, hr_time=T0)
-    values.update(overrides)
-    return PersonView(**values)  # type: ignore[arg-type]
 
 
 def moved() -> PersonView:

@@ -4,7 +4,7 @@ escalation (U7), hand-in (C2, C3), loss (U9) and who may see or do what."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
@@ -12,17 +12,7 @@ from services.lifecycle import domain
 from services.lifecycle.domain import HoldingView, Outcome, Parties, PersonView
 from shared.auth import User
 from shared.errors import Conflict, RuleViolation
-
-T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-def person(**overrides: object) -> PersonView:
-    values: dict[str, object] = dict(
-        person_id="E1", unit_id="A", nearest_manager_id="M-A", placement="hired",
-        placed_on=date(2024, 1, 1), previous_unit_id=None, previous_manager_id=None,
-        last_day=None, hr_time=T0)
-    values.update(overrides)
-    return PersonView(**values)  # type: ignore[arg-type]
+from tests.unit.lifecycle_views import T0, person
 
 
 def end(who: PersonView | None, last_day: date, hr_time: datetime) -> domain.Decision:
