@@ -182,11 +182,15 @@ async def test_u9_u5_loss_blocks_the_holders_sim_kept_from_an_earlier_phone(
     """rules U9, U5: a subscription kept at check-in is paired with no device; a municipal SIM
     goes only into a municipal device, so it is in the holder's lost phone: block it too."""
     system, it = system_inprocess, token_for("it-1", "it-service")
-    erik = f"erik-{uuid.uuid4().hex[:8]}"
+    erik, anna = f"erik-{uuid.uuid4().hex[:8]}", f"anna-{uuid.uuid4().hex[:8]}"
     old_phone, _, sim = await _issued_phone(system, it, erik)
-    back = await system.inventory.post(f"/v1/devices/{old_phone}/check-in", headers=it,
-                                       json={"subscriptions": "keep"})
-    assert back.status_code == 200, back.text
+    # Not to be blocked: erik's SIM in another phone he still holds, and anna's kept SIM.
+    _, _, sim_in_kept_device = await _issued_phone(system, it, erik)
+    annas_phone, _, annas_sim = await _issued_phone(system, it, anna)
+    for phone in (old_phone, annas_phone):
+        back = await system.inventory.post(f"/v1/devices/{phone}/check-in", headers=it,
+                                           json={"subscriptions": "keep"})
+        assert back.status_code == 200, back.text
     assert operator().sims[sim] == "active"
     model = await create_model(system, it)
     (new_phone,) = await receive(system, it, model["model_id"])
@@ -198,6 +202,8 @@ async def test_u9_u5_loss_blocks_the_holders_sim_kept_from_an_earlier_phone(
                                        person_id=erik, reported_by=erik), new_phone)
     await until_state(system, it, new_phone, "lost")
     assert operator().sims[sim] == "blocked"
+    assert operator().sims[sim_in_kept_device] == "active"
+    assert operator().sims[annas_sim] == "active"
     (event,) = await outbox(system, "inventory.device-lost.v1", new_phone)
     assert event["data"]["sim_blocked"] is True
 

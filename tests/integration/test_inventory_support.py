@@ -5,6 +5,7 @@ holder, or a replacement as return + new issue."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -278,6 +279,28 @@ async def test_s4_u8_a_device_in_an_open_repair_leaves_it_only_through_the_repai
     assert back.status_code == 200, back.text
     assert back.json()["device"]["state"] == "issued"
     assert back.json()["repair"]["state"] == "returned-to-holder"
+
+
+async def test_s4_u9_a_return_from_repair_and_a_loss_at_the_same_moment_both_settle(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rules S4, U9: both lock the device, then the repair, so neither waits for the other in a
+    deadlock (a 503 or a retried loss): whichever comes first wins, the other follows from it —
+    returned then lost, or abandoned and the return refused."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    for _ in range(10):  # the old lock order deadlocked in about two runs of three at 5 rounds
+        person = f"p-{suffix()}"
+        phone, repair_id = await _in_repair(system, it, person)
+        device_id = phone["device_id"]
+        loss = LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(device_id),
+                            person_id=person, reported_by=person)
+        back, _ = await asyncio.wait_for(asyncio.gather(
+            system.inventory.post(f"/v1/repairs/{repair_id}/return", headers=it,
+                                  json={"acknowledgement": acknowledgement(person)}),
+            publish(system, loss, device_id)), timeout=30)
+        await until_state(system, it, device_id, "lost")
+        repair = (await system.inventory.get(f"/v1/repairs/{repair_id}", headers=it)).json()
+        assert (back.status_code, repair["state"]) in {(200, "returned-to-holder"),
+                                                        (409, "abandoned")}, back.text
 
 
 async def test_s4_u9_a_device_lost_in_repair_abandons_its_repair_and_can_be_repaired_again(

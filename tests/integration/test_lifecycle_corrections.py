@@ -58,11 +58,13 @@ async def test_u7_correcting_a_later_move_leaves_the_overdue_case_of_the_earlier
     cases = by_device(await cases_of(system, token_for, person))
     assert (cases[str(phone)]["due_date"], cases[str(phone)]["receiver_person_id"]) == (
         "2026-03-01", "M-A")
-    assert cases[str(phone)]["days_overdue"] > 0  # still overdue, still escalated
+    assert cases[str(phone)]["days_overdue"] > 0  # still overdue
     assert (cases[str(tablet)]["due_date"], cases[str(tablet)]["receiver_person_id"]) == (
         "2026-06-15", "M-B")
     first = await outbox(system, "lifecycle.return-requested.v1", cases[str(phone)]["case_id"])
     assert [a["due_date"] for a in first] == ["2026-03-01"]  # never announced again
+    moved = await outbox(system, "lifecycle.return-requested.v1", cases[str(tablet)]["case_id"])
+    assert [a["due_date"] for a in moved] == ["2026-06-01", "2026-06-15"]  # the same case again
 
 
 async def test_u7_correcting_the_end_of_a_later_employment_leaves_the_earlier_ones_case(

@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import exc as sa_exc
 
+from shared.db import is_unstorable_value
 from shared.messaging.consumer import is_transient
 from shared.messaging.transport import (
     ACKED,
@@ -44,14 +45,19 @@ def test_transient_errors_are_recognised_through_wrappers() -> None:
     assert is_transient(ConnectionRefusedError())
     assert not is_transient(ValueError("bad data"))
     assert not is_transient(sa_exc.IntegrityError("INSERT", None, Exception("duplicate key")))
-    # A closed connection is asyncpg's plain InterfaceError; its subclasses are about the
-    # statement (a value it cannot encode) or the client: a retry fails the same way.
+    # A closed connection is asyncpg's plain InterfaceError; its subclasses are about the client
+    # or the statement (its configuration, a feature it lacks): a retry fails the same way.
     assert is_transient(asyncpg.InterfaceError("connection is closed"))
-    client_data_error = next(cls for cls in asyncpg.InterfaceError.__subclasses__()
-                             if cls.__name__ == "DataError")
-    out_of_range = client_data_error("invalid input for query argument $1 (out of int32 range)")
+    client_error = next(cls for cls in asyncpg.InterfaceError.__subclasses__()
+                        if cls.__name__ == "DataError")("a client-side refusal")
+    assert not is_transient(client_error)
+    assert not is_transient(sa_exc.DBAPIError("INSERT", None, client_error))
+    # What asyncpg really raises for a value it cannot encode (2 ** 40 for an int): SQLSTATE
+    # class 22, the caller's input — never an outage, and a 422 over HTTP.
+    out_of_range = asyncpg.exceptions.DataError(
+        "invalid input for query argument $1: 1099511627776 (value out of int32 range)")
     assert not is_transient(out_of_range)
-    assert not is_transient(sa_exc.DBAPIError("INSERT", None, out_of_range))
+    assert is_unstorable_value(sa_exc.DBAPIError("SELECT", None, out_of_range))
 
 
 async def test_in_process_publish_is_confirmed_only_after_consumers_settle() -> None:
