@@ -111,9 +111,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         return _failure(request, exc)
 
-    # Answered here, inside the app, rather than by the catch-all above, which Starlette's
-    # ServerErrorMiddleware re-raises to the server as a crash: this is the caller's input.
-    for refused in (*UNSTORABLE_VALUE, sa_exc.DataError, sa_exc.InterfaceError):
+    # A value the database refuses (raised by asyncpg, or wrapped by SQLAlchemy) is answered
+    # here, inside the app, rather than by the catch-all above, which Starlette's
+    # ServerErrorMiddleware re-raises to the server as a crash: it is the caller's input.
+    for refused in (*UNSTORABLE_VALUE, sa_exc.DataError):
         app.add_exception_handler(refused, unexpected)  # type: ignore[arg-type]
 
 
