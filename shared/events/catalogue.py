@@ -198,7 +198,9 @@ class PolicyParameters(BaseModel):
     tiers_on_offer: tuple[PhoneTier, ...]  # rule O4
     tiers_requiring_justification: tuple[PhoneTier, ...]  # rule O4
     # rule U7: a returned device is due this many days after the last day (negative: before).
-    return_due_days_after_last_day: int = Field(ge=-60, le=60)
+    # At most 0: the rule says due on the last day, and may not be kept; a policy may only
+    # bring the day earlier.
+    return_due_days_after_last_day: int = Field(ge=-60, le=0)
     escalation_interval_days: int = Field(ge=1, le=365)  # rule U7: between escalation levels
     private_use_allowed: bool  # rule P1: may a head agree to private use at all
     private_cost_categories: tuple[str, ...]  # rule P2: usage categories the employee pays
@@ -212,7 +214,7 @@ class LocalRules(BaseModel):
 
     tiers_on_offer: tuple[PhoneTier, ...] | None = None
     tiers_requiring_justification: tuple[PhoneTier, ...] | None = None
-    return_due_days_after_last_day: int | None = Field(default=None, ge=-60, le=60)
+    return_due_days_after_last_day: int | None = Field(default=None, ge=-60, le=0)  # rule U7
     escalation_interval_days: int | None = Field(default=None, ge=1, le=365)
     private_use_allowed: bool | None = None
 

@@ -135,6 +135,8 @@ async def test_r1_a_review_that_changes_nothing_is_recorded_too(
     ({"tiers_on_offer": []}, None),
     ({"tiers_on_offer": ["robust", "gold"]}, "parameters.tiers_on_offer.1"),
     ({"escalation_interval_days": 0}, "parameters.escalation_interval_days"),
+    # rule U7: due on the last day; a policy may bring it earlier, never later
+    ({"return_due_days_after_last_day": 5}, "parameters.return_due_days_after_last_day"),
     ({"support_channels": []}, None),
     ({"surprise": True}, "parameters.surprise"),
 ])
