@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.orders import policy, read_models, service
+from services.orders import orderers, policy, read_models, service
 from shared.events.base import Envelope, Event
 from shared.events.catalogue import (
     DeviceIssued,
@@ -41,11 +41,15 @@ async def on_hired(session: AsyncSession, envelope: Envelope, event: Event) -> N
 async def on_transferred(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, EmployeeTransferred)
     await read_models.apply_transferred(session, event, envelope.time)
+    await orderers.lapse(session, person_id=event.person_id, left_unit_id=event.from_unit_id,
+                         reported_at=envelope.time)  # rule O2
 
 
 async def on_ended(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, EmploymentEnded)
     await read_models.apply_ended(session, event, envelope.time)
+    await orderers.lapse(session, person_id=event.person_id, left_unit_id=None,
+                         reported_at=envelope.time)  # rule O2
 
 
 async def on_received(session: AsyncSession, envelope: Envelope, event: Event) -> None:

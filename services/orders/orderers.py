@@ -79,16 +79,42 @@ async def revoke(session: AsyncSession, *, actor: User, unit_id: str, person_id:
     orderer = await OrdererRepository(session).get(unit_id, person_id, for_update=True)
     if orderer is None or not orderer.active:
         raise NotFound(f"{person_id} is not an appointed orderer for unit {unit_id}")
+    await _revoke(session, orderer, by=actor.person_id, action="orderer.revoke")
+    return orderer
+
+
+# Who revokes an appointment that lapsed with an HR event (lifecycle's, from HR).
+HR_ACTOR = "hr"
+
+
+async def lapse(session: AsyncSession, *, person_id: str, left_unit_id: str | None,
+                reported_at: datetime) -> None:
+    """rule O2: a head appoints orderers for their unit, so an appointment lapses when its
+    holder leaves that unit (a transfer from it: `left_unit_id`) or the municipality (an
+    employment end, as soon as it is announced: `left_unit_id` None, every appointment; from
+    then on nothing new is ordered for the person either, rule U7). An appointment made after
+    HR reported the change (`reported_at`, a late event) stands. An orderer appointed for a
+    unit they do not work in (central ordering for several units) keeps it on a transfer
+    between other units."""
+    for orderer in await OrdererRepository(session).active_of_person(person_id):
+        if left_unit_id is not None and orderer.unit_id != left_unit_id:
+            continue
+        if orderer.appointed_at >= reported_at:
+            continue
+        await _revoke(session, orderer, by=HR_ACTOR, action="orderer.lapse")
+
+
+async def _revoke(session: AsyncSession, orderer: Orderer, *, by: str, action: str) -> None:
     before = _snapshot(orderer)
-    orderer.active, orderer.revoked_by = False, actor.person_id
+    orderer.active, orderer.revoked_by = False, by
     orderer.revoked_at = datetime.now(UTC)
     await session.flush()
-    await record_audit(session, actor=actor.person_id, action="orderer.revoke",
-                       object_type="orderer", object_id=f"{unit_id}/{person_id}",
+    await record_audit(session, actor=by, action=action, object_type="orderer",
+                       object_id=f"{orderer.unit_id}/{orderer.person_id}",
                        before=before, after=_snapshot(orderer))
-    await add_event(session, OrdererRevoked(unit_id=unit_id, person_id=person_id,
-                                            revoked_by=actor.person_id), subject=unit_id)
-    return orderer
+    await add_event(session, OrdererRevoked(unit_id=orderer.unit_id,
+                                            person_id=orderer.person_id, revoked_by=by),
+                    subject=orderer.unit_id)
 
 
 async def list_orderers(session: AsyncSession, *, actor: User, unit_id: str,

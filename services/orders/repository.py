@@ -143,6 +143,14 @@ class OrdererRepository(_Repository):
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def active_of_person(self, person_id: str) -> Sequence[Orderer]:
+        """The person's standing appointments, locked, in a fixed order (no deadlock between
+        two HR events about one person)."""
+        query = (select(Orderer).where(Orderer.person_id == person_id, Orderer.active)
+                 .order_by(Orderer.unit_id).with_for_update()
+                 .execution_options(populate_existing=True))
+        return (await self.session.execute(query)).scalars().all()
+
     async def is_active(self, unit_id: str, person_id: str) -> bool:
         query = select(Orderer.active).where(Orderer.unit_id == unit_id,
                                              Orderer.person_id == person_id)

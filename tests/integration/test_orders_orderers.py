@@ -3,10 +3,15 @@ moves with the head when lifecycle reports a new one."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
-from tests.orders_world import World, uid
+from shared.events.catalogue import EmployeeTransferred, EmploymentEnded
+from tests.orders_world import World, now, uid
 from tests.system import RunningSystem
+
+TABLET = "tablet-galaxy-tab-a9-plus"
 
 
 @pytest.fixture
@@ -87,6 +92,41 @@ async def test_o2_revoked_orderer_can_no_longer_order(world: World) -> None:
                               headers=world.as_(unit.head, "department-head"))
     refused = await world.place(unit, orderer, employee, "tablet-galaxy-tab-a9-plus")
     assert refused.status_code == 403 and refused.json()["rule"] == "O2"
+
+
+async def test_o2_an_appointment_lapses_when_its_holder_leaves_the_unit_or_the_municipality(
+        world: World) -> None:
+    """A head appoints orderers for their unit: moving away from it ends the appointment
+    (one for a unit the person does not work in stays), and so does an announced end of
+    employment — each an orderer-revoked by "hr", audited. An appointment made after HR
+    reported the change (a late event) stands."""
+    unit, orderer, employee = await world.staffed_unit()
+    other = await world.unit()
+    # orders for `other` too, a unit they do not work in (central ordering)
+    assert (await world.appoint(other, orderer)).status_code == 201
+    assert (await world.place(unit, orderer, employee, TABLET)).status_code == 201
+    new_unit = await world.unit()
+    await world.inject(EmployeeTransferred(
+        person_id=orderer, from_unit_id=unit.unit_id, to_unit_id=new_unit.unit_id,
+        effective_date=date(2026, 6, 1)), subject=orderer)
+    refused = await world.place(unit, orderer, employee, TABLET)
+    assert refused.status_code == 403 and refused.json()["rule"] == "O2"
+    revoked = await world.outbox("orders.orderer-revoked.v1", unit.unit_id)
+    assert [r["envelope"]["data"] for r in revoked] == [
+        {"unit_id": unit.unit_id, "person_id": orderer, "revoked_by": "hr"}]
+    assert await world.outbox("orders.orderer-revoked.v1", other.unit_id) == []
+
+    late = now() - timedelta(days=1)  # HR's end, reported before the head appoints again
+    assert (await world.appoint(new_unit, orderer)).status_code == 201
+    await world.inject(EmploymentEnded(person_id=orderer, unit_id=new_unit.unit_id,
+                                       last_day=date(2026, 12, 31)), subject=orderer, at=late)
+    assert await world.outbox("orders.orderer-revoked.v1", new_unit.unit_id) == []
+    await world.inject(EmploymentEnded(person_id=orderer, unit_id=new_unit.unit_id,
+                                       last_day=date(2026, 12, 31)), subject=orderer)
+    revoked = await world.outbox("orders.orderer-revoked.v1", other.unit_id)
+    assert [r["envelope"]["data"]["revoked_by"] for r in revoked] == ["hr"]
+    (lapsed,) = await world.outbox("orders.orderer-revoked.v1", new_unit.unit_id)
+    assert lapsed["envelope"]["data"]["person_id"] == orderer
 
 
 async def test_o2_an_orderer_must_be_a_known_employee(world: World) -> None:
