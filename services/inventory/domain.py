@@ -133,14 +133,24 @@ def check_intake(order_id: uuid.UUID | None, intake_exception: str | None) -> No
 
 
 def check_intake_order(order_id: uuid.UUID | None, order_state: str | None,
-                       intake_exception: str | None) -> None:
+                       intake_exception: str | None, *, ordered: int = 0, received: int = 0,
+                       arriving: int = 0) -> None:
     """rule O1: an order counts only if it is an approved order inventory learnt of (its
-    order-approved arrived); any other order id would let anything in without a reason."""
+    order-approved arrived), and only for as many devices as it orders (`ordered` phones and
+    tablets, `received` of them taken in already, `arriving` now): any other order id, or one
+    order for any number of devices, would let anything in without a reason."""
     check_intake(order_id, intake_exception)
-    if order_id is not None and order_state != "approved" and not intake_exception:
+    if order_id is None or intake_exception:
+        return
+    if order_state != "approved":
         known = "is not known to inventory" if order_state is None else f"is {order_state}"
         raise RuleViolation(f"Order {order_id} {known}: only an approved order takes a device "
                             "in; otherwise record why it enters (intake_exception), rule O1")
+    if received + arriving > ordered:
+        raise RuleViolation(
+            f"Order {order_id} orders {ordered} phone(s) or tablet(s) and {received} were taken "
+            f"in against it already, so it does not cover {arriving} more: record why they "
+            "enter (intake_exception), rule O1")
 
 
 def check_device_identity(kind: str, imei: str | None) -> str | None:

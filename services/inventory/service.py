@@ -134,8 +134,16 @@ async def receive_many(session: AsyncSession, *, actor: User, items: Sequence[De
                        order_id: uuid.UUID | None, intake_exception: str | None
                        ) -> list[dict[str, Any]]:
     """Register delivered devices, all or none, and publish device-received for each."""
-    order = await FulfilmentRepository(session).order(order_id) if order_id else None
-    domain.check_intake_order(order_id, order.state if order else None, intake_exception)
+    fulfilment = FulfilmentRepository(session)
+    # Locked: two deliveries against one order at once must not both fit in it.
+    order = await fulfilment.order(order_id, for_update=True) if order_id else None
+    ordered = received = 0
+    if order is not None:
+        ordered = sum(1 for line in await fulfilment.lines_of(order.order_id)
+                      if line.kind in ("phone", "tablet"))
+        received = await DeviceRepository(session).count_received_for(order.order_id)
+    domain.check_intake_order(order_id, order.state if order else None, intake_exception,
+                              ordered=ordered, received=received, arriving=len(items))
     models = await ModelRepository(session).many([i.model_id for i in items])
     rows = []
     for number, item in enumerate(items, start=1):

@@ -14,6 +14,7 @@ from tests.integration.test_inventory_helpers import (
     fulfilment,
     imei,
     outbox,
+    phone_line,
     processed,
     publish,
     receive,
@@ -35,7 +36,7 @@ async def test_b1_received_device_is_the_municipalitys_and_announced(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     system, it = system_inprocess, token_for("it-1", "it-service")
     model = await create_model(system, it, tier="standard")
-    order = approved(CASE)
+    order = approved(phone_line(model["model_id"], quantity=2))  # room for the repeat below
     await publish(system, order)
     await _known(system, it, order.order_id)
     body = {"model_id": model["model_id"], "serial_number": serial(), "imei": imei(),
@@ -43,7 +44,8 @@ async def test_b1_received_device_is_the_municipalitys_and_announced(
     response = await system.inventory.post("/v1/devices", json=body, headers=it)
     assert response.status_code == 201, response.text
     device = response.json()
-    assert (device["owner"], device["state"], device["kind"]) == ("municipality", "in-stock",
+    # In stock, and at once reserved for the order that bought it (its waiting phone line)
+    assert (device["owner"], device["state"], device["kind"]) == ("municipality", "reserved",
                                                                   "phone")
     (event,) = await outbox(system, "inventory.device-received.v1", device["device_id"])
     assert event["data"]["owner"] == "municipality"
@@ -84,7 +86,7 @@ async def test_o1_an_order_id_counts_only_when_it_names_an_approved_order(
     cancelled = uuid.uuid4()
     await processed(system, (await publish(system, OrderCancelled(
         order_id=cancelled, cancelled_by="o-1", reason="not needed"))).id)
-    order = approved(CASE)
+    order = approved(phone_line(model["model_id"], quantity=2), CASE)
     await publish(system, order)
     await _known(system, it, order.order_id)
 
@@ -106,9 +108,19 @@ async def test_o1_an_order_id_counts_only_when_it_names_an_approved_order(
     excused = await system.inventory.post("/v1/devices", headers=it, json={
         **item(), "order_id": str(uuid.uuid4()), "intake_exception": "Supplier swap stock"})
     assert excused.status_code == 201, excused.text
+    # The order covers as many devices as it orders (two phones; its case is not kept), no more.
+    too_many = await system.inventory.post("/v1/devices/bulk", headers=it, json={
+        "devices": [item(), item(), item()], "order_id": str(order.order_id)})
+    assert too_many.status_code == 422 and "O1" in too_many.json()["detail"], too_many.text
     ordered = await system.inventory.post("/v1/devices/bulk", headers=it, json={
         "devices": [item(), item()], "order_id": str(order.order_id)})
     assert ordered.status_code == 201 and ordered.json()["received"] == 2, ordered.text
+    one_more = await system.inventory.post("/v1/devices", headers=it,
+                                           json={**item(), "order_id": str(order.order_id)})
+    assert one_more.status_code == 422 and "2 were taken in" in one_more.json()["detail"]
+    excused_more = await system.inventory.post("/v1/devices", headers=it, json={
+        **item(), "order_id": str(order.order_id), "intake_exception": "Spare for the order"})
+    assert excused_more.status_code == 201, excused_more.text
 
 
 async def test_bulk_receipt_is_all_or_nothing(system_inprocess: RunningSystem, token_for: Any

@@ -172,6 +172,11 @@ def test_o1_an_order_counts_only_when_inventory_knows_it_approved() -> None:
     order = uuid.uuid4()
     domain.check_intake_order(order, "approved", None)
     domain.check_intake_order(order, None, "Supplier swap stock")
+    # As many as it orders, no more, unless a reason is recorded.
+    domain.check_intake_order(order, "approved", None, ordered=2, received=1, arriving=1)
+    with pytest.raises(RuleViolation, match="O1"):
+        domain.check_intake_order(order, "approved", None, ordered=2, received=1, arriving=2)
+    domain.check_intake_order(order, "approved", "Spare", ordered=2, received=1, arriving=2)
     for state, reason in [(None, "not known"), ("cancelled", "cancelled")]:
         with pytest.raises(RuleViolation, match=f"{reason}.*O1"):
             domain.check_intake_order(order, state, None)

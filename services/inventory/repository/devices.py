@@ -231,6 +231,11 @@ class DeviceRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def count_received_for(self, order_id: uuid.UUID) -> int:
+        """How many devices were taken in against the order (rule O1)."""
+        query = select(func.count()).select_from(Device).where(Device.order_id == order_id)
+        return int((await self.session.execute(query)).scalar_one())
+
     async def count_by_state(self) -> dict[str, int]:
         rows = await self.session.execute(
             select(Device.state, func.count()).group_by(Device.state))
