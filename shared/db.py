@@ -6,6 +6,7 @@ repositories at most `flush()`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -251,6 +252,18 @@ def _forget_driver(session: Session, transaction: Any) -> None:
     only emitted when the session next takes its connection: forgetting here makes the next
     `driver` call do that, so its statements land inside the savepoint."""
     session.info.pop(_DRIVER, None)
+
+
+async def database_answers(engine: AsyncEngine, timeout: float) -> bool:
+    """Whether PostgreSQL answers a `SELECT 1` within `timeout` seconds, connecting included."""
+    try:
+        async with asyncio.timeout(timeout), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        return False
+    return True
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:

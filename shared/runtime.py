@@ -21,12 +21,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier
 from shared.db import (
     DriverTransaction,
+    database_answers,
     driver_transaction,
     make_engine,
     pooled_driver,
@@ -216,10 +216,7 @@ def _health_router() -> APIRouter:
         checks = {"database": False, "broker": False}
         if runtime is not None:
             checks["broker"] = runtime.broker_connected.is_set() and runtime.transport.is_ready()
-            with contextlib.suppress(Exception):
-                async with runtime.engine.connect() as connection:
-                    await asyncio.wait_for(connection.execute(text("SELECT 1")), 2)
-                    checks["database"] = True
+            checks["database"] = await database_answers(runtime.engine, 2)
         if all(checks.values()):
             return {"status": "ready", "checks": checks}
         failing = ", ".join(k for k, ok in checks.items() if not ok)

@@ -18,10 +18,9 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import ValidationError
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import driver, is_transient, transaction
+from shared.db import database_answers, driver, is_transient, transaction
 from shared.events.base import Envelope, Event, UnknownEventType, decode
 from shared.events.catalogue import REGISTRY
 from shared.messaging.tables import tables_of
@@ -316,14 +315,7 @@ class EventConsumer:
         message would be retried here for ever, never reaching the delivery limit, and one
         poison message would stop the consumer. So it takes the handler-failure path instead:
         retried through the broker, then dead-lettered with its reason."""
-        try:
-            async with asyncio.timeout(self.probe_timeout), self.sessions() as session:
-                await session.execute(text("SELECT 1"))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            return False
-        return True
+        return await database_answers(self.sessions.kw["bind"], self.probe_timeout)
 
     def _record_failure(self, delivery: Delivery, exc: Exception) -> None:
         """On the current (process) span: the exception with its stack trace on the last attempt,
