@@ -294,16 +294,29 @@ class Delivered:
     devices: int  # phones and tablets
     subscriptions: int  # activated, with a device or as a SIM of their own
     hand_overs: int  # device-issued events, of any kind
+    subscription_ids: frozenset[Any] = frozenset()  # those reported with their id
+
+
+def count_delivered(deliveries: Iterable[tuple[str | None, Sequence[Any]]]) -> Delivered:
+    """The order's deliveries, each (kind, subscription ids activated with it). A device whose
+    kind orders has not learnt counts as a phone or tablet; a SIM reported without its
+    subscription's id (an older inventory) as one subscription."""
+    deliveries = list(deliveries)
+    activated = {s for _, ids in deliveries for s in ids}
+    return Delivered(
+        devices=sum(1 for kind, _ in deliveries if kind in DEVICE_KINDS or kind is None),
+        subscriptions=len(activated) + sum(1 for kind, ids in deliveries
+                                           if kind == "sim" and not ids),
+        hand_overs=len(deliveries), subscription_ids=frozenset(activated))
 
 
 def is_fulfilled(devices_expected: int, subscriptions: int, delivered: Delivered) -> bool:
     """Every phone and tablet issued and every subscription activated. An order with neither
     is fulfilled when it is approved (`nothing_to_issue`); one approved before subscriptions
     were counted, by its first hand-over."""
-    if devices_expected or subscriptions:
-        return (delivered.devices >= devices_expected
-                and delivered.subscriptions >= subscriptions)
-    return delivered.hand_overs > 0
+    if nothing_to_issue(devices_expected, subscriptions):
+        return delivered.hand_overs > 0
+    return delivered.devices >= devices_expected and delivered.subscriptions >= subscriptions
 
 
 def nothing_to_issue(devices_expected: int, subscriptions: int) -> bool:

@@ -277,20 +277,13 @@ async def record_delivery(session: AsyncSession, *, order_id: uuid.UUID,
     if order is None or order.status != "approved":
         return  # unknown to orders, or not waiting for devices: nothing to fulfil
     delivered = await devices.deliveries(order_id)
-    # A device whose kind orders has not learnt counts as a phone or tablet; a SIM reported
-    # without its subscription's id (an older inventory) as one subscription.
-    activated = {s for _, _, ids in delivered for s in ids}
-    counted = domain.Delivered(
-        devices=sum(1 for _, kind, _ in delivered if kind in domain.DEVICE_KINDS or kind is None),
-        subscriptions=len(activated) + sum(1 for _, kind, ids in delivered
-                                           if kind == "sim" and not ids),
-        hand_overs=len(delivered))
+    counted = domain.count_delivered((kind, ids) for _, kind, ids in delivered)
     if not domain.is_fulfilled(order.devices_expected,
                                domain.subscriptions_expected(order.lines), counted):
         return
     await _fulfil(session, order, issued_by, issued_at,
                   device_ids=tuple(d for d, _, _ in delivered),
-                  subscription_ids=tuple(sorted(activated, key=str)))
+                  subscription_ids=tuple(sorted(counted.subscription_ids, key=str)))
 
 
 async def _fulfil(session: AsyncSession, order: Order, actor: str, at: datetime, *,

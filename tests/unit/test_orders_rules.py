@@ -177,6 +177,15 @@ def test_fulfilled_when_every_phone_and_tablet_is_issued_and_every_subscription_
     assert domain.is_fulfilled(0, 0, delivered(0, 0, 1))
 
 
+def test_deliveries_count_unknown_kinds_as_devices_and_a_subscription_once() -> None:
+    first, second = object(), object()
+    counted = domain.count_delivered([
+        ("phone", [first]), (None, []), ("sim", [first]), ("sim", [second]), ("sim", []),
+        ("accessory", [])])
+    assert (counted.devices, counted.subscriptions, counted.hand_overs) == (2, 3, 6)
+    assert counted.subscription_ids == {first, second}
+
+
 def test_subscriptions_expected_from_the_stored_lines_and_accessories_need_no_issue() -> None:
     stored: list[dict[str, object]] = [
         {"kind": "phone", "quantity": 1}, {"kind": "subscription", "quantity": 2},
