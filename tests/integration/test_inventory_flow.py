@@ -218,15 +218,7 @@ async def test_c3_a_device_whose_wipe_is_pending_stays_out_of_stock(
     system, it = system_inprocess, token_for("it-1", "it-service")
     model = await create_model(system, it)
     (device_id,) = await receive(system, it, model["model_id"])
-    await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "anna", "unit_id": "SOC-HT",
-        "acknowledgement": acknowledgement("anna")})
-    mdm().auto_complete = False  # the phone is switched off in a drawer
-    try:
-        back = await system.inventory.post(f"/v1/devices/{device_id}/check-in", headers=it,
-                                           json={"subscriptions": "keep"})
-    finally:
-        mdm().auto_complete = True
+    back = await _checked_in_while_the_wipe_is_pending(system, it, device_id)
     assert back.json()["state"] == "returned"
     early = await system.inventory.post(f"/v1/devices/{device_id}/restock", headers=it, json={})
     assert early.status_code == 422 and "not confirmed the wipe" in early.json()["detail"]
@@ -234,6 +226,22 @@ async def test_c3_a_device_whose_wipe_is_pending_stays_out_of_stock(
     restocked = await system.inventory.post(f"/v1/devices/{device_id}/restock", headers=it,
                                             json={})
     assert restocked.status_code == 200 and restocked.json()["state"] == "in-stock"
+
+
+async def _checked_in_while_the_wipe_is_pending(system: RunningSystem, it: dict[str, str],
+                                                device_id: str) -> Any:
+    """Issued to anna and handed back while the MDM does not confirm its wipe: the check-in's
+    answer."""
+    issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
+        "holder_person_id": "anna", "unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement("anna")})
+    assert issued.status_code == 200, issued.text
+    mdm().auto_complete = False  # the phone is switched off in a drawer
+    try:
+        return await system.inventory.post(f"/v1/devices/{device_id}/check-in", headers=it,
+                                           json={"subscriptions": "keep"})
+    finally:
+        mdm().auto_complete = True
 
 
 async def _wipe_command(system: RunningSystem, it: dict[str, str], device_id: str) -> str:
@@ -271,17 +279,11 @@ async def test_c3_device_returned_is_published_once_when_the_restock_follows_lat
     system, it = system_inprocess, token_for("it-1", "it-service")
     model = await create_model(system, it)
     pending, repair = await receive(system, it, model["model_id"], count=2)
-    for device_id in (pending, repair):
-        issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-            "holder_person_id": "anna", "unit_id": "SOC-HT",
-            "acknowledgement": acknowledgement("anna")})
-        assert issued.status_code == 200, issued.text
-    mdm().auto_complete = False  # the phone is switched off in a drawer
-    try:
-        back = await system.inventory.post(f"/v1/devices/{pending}/check-in", headers=it,
-                                           json={"subscriptions": "keep"})
-    finally:
-        mdm().auto_complete = True
+    issued = await system.inventory.post(f"/v1/devices/{repair}/issue", headers=it, json={
+        "holder_person_id": "anna", "unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement("anna")})
+    assert issued.status_code == 200, issued.text
+    back = await _checked_in_while_the_wipe_is_pending(system, it, pending)
     assert back.json()["state"] == "returned", back.text
     mdm().complete(await _wipe_command(system, it, pending))
     to_repair = await system.inventory.post(f"/v1/devices/{repair}/check-in", headers=it,
