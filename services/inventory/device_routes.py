@@ -124,7 +124,11 @@ async def acknowledgements(device_id: uuid.UUID, session: SessionDep, user: Pers
 
 
 @router.post("/devices/{device_id}/issue", response_model=IssueOut,
-             summary="Hand a device over to one person or one unit (IT service; U8, B1, B2)")
+             summary="Hand a device over to one person or one unit (IT service; U8, B1, B2)",
+             description="On one ground (rule O3): the approved order the device is reserved "
+                         "for, the lost device it replaces (`replaces_lost_device_id`, rule U9) "
+                         "or IT service's recorded exception (`exception_reason`). Without one, "
+                         "or with two, 422 and nothing changes.")
 async def issue(device_id: uuid.UUID, body: IssueIn, session: SessionDep, user: ItService
                 ) -> IssueOut:
     device, acknowledgement, subscriptions = await issuing.issue(

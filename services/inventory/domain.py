@@ -228,6 +228,48 @@ def check_issue(device_id: uuid.UUID, state: str, current: Holder | None, new: H
     transition(device_id, state, "issue")
 
 
+def issue_authority(device_id: uuid.UUID, *, order_id: uuid.UUID | None,
+                    repair_id: uuid.UUID | None, replaces_lost: uuid.UUID | None,
+                    exception_reason: str | None) -> dict[str, str]:
+    """rules O3, O1: what allows a hand-over, for the audit trail. Exactly one of: the approved
+    order the device is reserved for, the repair it finishes or replaces in (S4, U8), the lost
+    device it replaces (U9; the head approved that one), or IT service's recorded exception."""
+    given = {"order_id": order_id, "repair_id": repair_id,
+             "replaces_lost_device_id": replaces_lost, "exception_reason": exception_reason}
+    present = {name: str(value) for name, value in given.items() if value is not None}
+    if not present:
+        raise RuleViolation(
+            f"Device {device_id} is reserved for no approved order. Issue the device reserved "
+            "for the order, name the lost device it replaces (replaces_lost_device_id, rule U9), "
+            "or record why IT service makes an exception (exception_reason) (rule O3)")
+    if len(present) > 1:
+        raise RuleViolation(
+            f"Device {device_id} can be issued on one ground only, not on "
+            f"{' and '.join(sorted(present))}: a reserved device goes to its order (rule O3)")
+    return present
+
+
+def check_lost_replacement(lost_id: uuid.UUID, *, state: str, kind: str,
+                           holder: Holder | None, replaced_by: uuid.UUID | None,
+                           new: Holder, new_kind: str) -> None:
+    """rule U9: a loss opens a replacement path — one device of the same kind for the same
+    holder (U8: the person, or the unit of a shared device), once."""
+    if state != "lost":
+        raise RuleViolation(f"Device {lost_id} is {state}, not lost; only a lost device is "
+                            "replaced this way (rule U9)")
+    if replaced_by is not None:
+        raise Conflict(f"Lost device {lost_id} was already replaced by device {replaced_by}")
+    if holder is None:
+        raise RuleViolation(f"Lost device {lost_id} was held by nobody (its order, if any, is "
+                            "reserved another device); there is no holder to replace it for")
+    if holder != new:
+        raise RuleViolation(f"Lost device {lost_id} was held by {holder.describe}; its "
+                            f"replacement goes to them, not to {new.describe} (rules U9, U8)")
+    if kind != new_kind:
+        raise RuleViolation(f"Lost device {lost_id} is a {kind}; its replacement must be a "
+                            f"{kind} too, not a {new_kind} (rule U9). Order anything else")
+
+
 def return_request_applies(holder: Holder | None, *, person_id: str | None,
                            unit_id: str | None) -> bool:
     """rule U7: a return case is about one holding. A request delivered late, after the device

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory import costs, fulfilment, issuing, policy, readiness
+from services.inventory import costs, fulfilment, issuing, losses, policy, readiness
 from services.inventory.models import Unit
 from services.inventory.repository import UnitRepository
 from shared.events.base import Envelope, Event
@@ -43,7 +43,7 @@ async def on_order_cancelled(session: AsyncSession, envelope: Envelope, event: E
 
 async def on_loss_reported(session: AsyncSession, envelope: Envelope, event: Event) -> None:
     assert isinstance(event, LossReported)
-    await issuing.on_loss_reported(session, event)
+    await losses.on_loss_reported(session, event)
 
 
 async def on_return_requested(session: AsyncSession, envelope: Envelope, event: Event) -> None:

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.inventory import domain, domain_support, ports
-from services.inventory.fulfilment import activate, fill_backorders, reopen_line_of
+from services.inventory import domain, domain_support, losses, ports
+from services.inventory.fulfilment import activate, fill_backorders
 from services.inventory.models import Acknowledgement, Device, Subscription
-from services.inventory.records import SYSTEM, audit_device, snapshot, touch
+from services.inventory.records import SYSTEM, audit_device, holder_of, snapshot, touch
 from services.inventory.repository import (
     AcknowledgementRepository,
     DeviceRepository,
@@ -24,21 +24,17 @@ from services.inventory.repository import (
 )
 from services.inventory.schemas import CheckInIn, HandOverIn, IssueIn, RestockIn
 from shared.audit import record_audit
-from shared.errors import DomainError, NotFound, RuleViolation
+from shared.errors import NotFound, RuleViolation
 from shared.events.catalogue import (
     DeviceHandedToSupplier,
     DeviceIssued,
-    DeviceLost,
     DeviceReturned,
-    LossReported,
     ReturnRequested,
     SubscriptionTerminated,
 )
 from shared.messaging.outbox import add_event
 
 log = logging.getLogger(__name__)
-LOST_MODE_MESSAGE = ("Den här enheten tillhör Värnamo kommun. Hittad? Ring 0370-377800. / "
-                     "This device belongs to Värnamo kommun. Found it? Call +46 370 377800.")
 
 
 async def locked_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
@@ -46,12 +42,6 @@ async def locked_device(session: AsyncSession, device_id: uuid.UUID) -> Device:
     if device is None:
         raise NotFound(f"Device {device_id} is not in the register")
     return device
-
-
-def _holder(device: Device) -> domain.Holder | None:
-    if device.holder_person_id is None and device.holder_unit_id is None:
-        return None
-    return domain.Holder(device.holder_person_id, device.holder_unit_id)
 
 
 async def _refuse_open_repair(session: AsyncSession, device: Device, action: str, *,
@@ -65,37 +55,32 @@ async def _refuse_open_repair(session: AsyncSession, device: Device, action: str
                                         None if open_id == finishing else open_id)
 
 
-async def _abandon_open_repair(session: AsyncSession, device: Device, actor: str, *,
-                               because: str, **extra: str) -> None:
-    """rules S4, U9: a device lost in repair closes the repair as `abandoned`, else it blocks
-    every later intake of the device for good (one open repair per device). No repair-completed
-    (v1 outcomes only): `device-lost` announces it. The sweep does so in SQL (C1)."""
-    repair = await RepairRepository(session).open_of(device.device_id)
-    if repair is None:
-        return
-    repair.state, repair.closed_by, repair.closed_at = "abandoned", actor, datetime.now(UTC)
-    await record_audit(session, actor=actor, action="repair.abandoned", object_type="repair",
-                       object_id=str(repair.repair_id), before={"state": "in-repair"},
-                       after={"state": "abandoned", "because": because, **extra})
-
-
 async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data: IssueIn,
-                finishing_repair: uuid.UUID | None = None
+                finishing_repair: uuid.UUID | None = None, for_repair: uuid.UUID | None = None
                 ) -> tuple[Device, Acknowledgement, list[Subscription]]:
+    """`finishing_repair`: the repair this device leaves (back to its holder); `for_repair`: the
+    repair whose holder gets this device instead. Either is the hand-over's ground (rule O3)."""
     device = await locked_device(session, device_id)
     await _refuse_open_repair(session, device, "issued", finishing=finishing_repair)
     new = domain.Holder(data.holder_person_id, data.holder_unit_id)
-    domain.check_issue(device_id, device.state, _holder(device), new)
+    domain.check_issue(device_id, device.state, holder_of(device), new)
     fulfilment = FulfilmentRepository(session)
     line = await fulfilment.reserved_line_of(device_id) if device.state == "reserved" else None
     order = await fulfilment.order(line.order_id) if line else None
+    ground = domain.issue_authority(
+        device_id, order_id=order.order_id if order else None,
+        repair_id=finishing_repair or for_repair,
+        replaces_lost=data.replaces_lost_device_id, exception_reason=data.exception_reason)
     if order is not None:
         domain.check_reservation_recipient(device_id, new, order_unit_id=order.unit_id,
                                            recipient_person_id=order.recipient_person_id)
+    lost = None if data.replaces_lost_device_id is None else await losses.lost_device_to_replace(
+        session, data.replaces_lost_device_id, new=new, new_kind=device.kind)
     if new.unit_id and data.unit_id not in (None, new.unit_id):
         raise RuleViolation(f"A shared device belongs to the unit that holds it, "
                             f"{new.unit_id} (rule U8)")
-    unit_id = new.unit_id or (order.unit_id if order else data.unit_id or device.unit_id)
+    unit_id = new.unit_id or (order.unit_id if order else lost.unit_id if lost else None) \
+        or data.unit_id or device.unit_id
     if unit_id is None:
         raise RuleViolation("Say which unit the personal device belongs to (unit_id): its head "
                             "answers for it and its cost centre pays")
@@ -129,13 +114,16 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
     await session.flush()
     await audit_device(session, actor, "device.issue", device, before,
                        acknowledgement_id=str(acknowledgement.acknowledgement_id),
-                       mdm_enrolment_id=enrolment)
+                       mdm_enrolment_id=enrolment, **ground)
+    if lost is not None:
+        await losses.record_replacement(session, lost, device_id, actor)
     await add_event(session, DeviceIssued(
         device_id=device_id, order_id=order.order_id if order else None,
         holder_person_id=new.person_id, unit_id=unit_id, issued_by=actor,
         terms_acknowledged_at=acknowledgement.acknowledged_at, kind=device.kind,  # type: ignore[arg-type]
         model_id=device.model_id, mdm_enrolment_id=enrolment,
-        subscription_ids=tuple(s.subscription_id for s in subscriptions)),
+        subscription_ids=tuple(s.subscription_id for s in subscriptions),
+        replaces_device_id=data.replaces_lost_device_id),
         subject=str(device_id))
     for event in activated:
         await add_event(session, event, subject=str(event.subscription_id))
@@ -260,7 +248,7 @@ async def restock(session: AsyncSession, *, actor: str, device_id: uuid.UUID, da
                             "it, so confirm the wipe by hand (manual_wipe_confirmation)")
     # Only a device still held (in repair, no repair row) is returned here; a checked-in one
     # keeps its unit_id but was announced returned at check-in already.
-    holder = _holder(device)
+    holder = holder_of(device)
     unit_id = device.holder_unit_id or device.unit_id
     await _to_stock(session, device, actor, evidence=evidence)
     if holder is not None:
@@ -275,7 +263,7 @@ async def send_to_repair(session: AsyncSession, *, actor: str, device_id: uuid.U
     repairs.intake, which records the holder's confirmation of the data-loss warning (S4)."""
     device = await locked_device(session, device_id)
     if device.state == "issued":
-        raise RuleViolation(f"Device {device_id} is held by {_holder(device).describe}: take it "  # type: ignore[union-attr]
+        raise RuleViolation(f"Device {device_id} is held by {holder_of(device).describe}: take it "  # type: ignore[union-attr]
                             "in with POST /v1/repairs, which records the holder's confirmation "
                             "that the repair may erase it (rule S4)")
     await move(session, device, "send-to-repair", actor)
@@ -287,9 +275,9 @@ async def hand_over(session: AsyncSession, *, actor: str, device_id: uuid.UUID,
     """rule C2: a consumed device goes back to the supplier, who confirms the erasure."""
     device = await locked_device(session, device_id)
     domain.transition(device_id, device.state, "hand-to-supplier")
-    if _holder(device) is not None:
+    if holder_of(device) is not None:
         raise RuleViolation(f"Device {device_id} is still held by "
-                            f"{_holder(device).describe}: it is handed in to IT service "  # type: ignore[union-attr]
+                            f"{holder_of(device).describe}: it is handed in to IT service "  # type: ignore[union-attr]
                             "first (check it in, rule C3)")
     if device.mdm_enrolment_id is not None:
         with contextlib.suppress(ports.NotManaged):  # wiped already: nothing to retire
@@ -321,72 +309,12 @@ async def remote_wipe(session: AsyncSession, *, actor: str, device_id: uuid.UUID
     return device
 
 
-async def on_loss_reported(session: AsyncSession, event: LossReported) -> None:
-    """rule U9: block the SIM, lock the device through the MDM, announce device-lost."""
-    device = await DeviceRepository(session).get(event.device_id, for_update=True)
-    if device is None or device.state == "lost":
-        if device is None:
-            log.warning("loss-reported for device %s, which is not in the register",
-                        event.device_id)
-        return
-    try:
-        target = domain.transition(device.device_id, device.state, "report-lost")
-    except DomainError as exc:
-        log.warning("loss-reported for device %s ignored: %s", device.device_id, exc.detail)
-        return
-    before, was_reserved = snapshot(device), device.state == "reserved"
-    sim_blocked = await _block_sims(session, device.device_id, device.holder_person_id)
-    mdm_action: str = "none"
-    if device.mdm_enrolment_id is not None:
-        try:
-            await ports.mdm().lost_mode(device.mdm_enrolment_id, LOST_MODE_MESSAGE)
-            mdm_action = "lost-mode"
-        except ports.NotManaged:
-            device.mdm_enrolment_id = None
-    device.state, device.loss_id = target, event.loss_id
-    touch(device)
-    await _abandon_open_repair(session, device, SYSTEM, because="device-lost",
-                               device_id=str(device.device_id), loss_id=str(event.loss_id))
-    await session.flush()
-    await audit_device(session, SYSTEM, "device.report-lost", device, before,
-                       loss_id=str(event.loss_id), reported_by=event.reported_by,
-                       sim_blocked=sim_blocked, mdm_action=mdm_action)
-    await add_event(session, DeviceLost(
-        device_id=device.device_id, person_id=device.holder_person_id or event.person_id,
-        loss_id=event.loss_id, sim_blocked=sim_blocked, mdm_action=mdm_action,  # type: ignore[arg-type]
-        unit_id=device.holder_unit_id or device.unit_id), subject=str(device.device_id))
-    if was_reserved:  # the approved order still needs a device (rule O3)
-        await reopen_line_of(session, device.device_id)
-
-
-async def _block_sims(session: AsyncSession, device_id: uuid.UUID, holder_person_id: str | None
-                      ) -> bool:
-    """rule U9: the SIMs paired with the device, and the holder's active SIMs paired with none
-    (kept at a check-in, or activated alone): a municipal SIM goes only into a municipal device
-    (rule U5), so such a SIM is in the lost device or in none, and blocking it is safe."""
-    telephony = TelephonyRepository(session)
-    subscriptions = list(await telephony.live_on_device(device_id))
-    if holder_person_id is not None:
-        subscriptions += await telephony.unpaired_active_of(holder_person_id)
-    blocked = False
-    for subscription in subscriptions:
-        sim = await telephony.sim(subscription.sim_id)
-        if sim is None or (subscription.device_id is None and sim.state != "active"):
-            continue
-        await ports.operator().block(sim.iccid)
-        before, sim.state, blocked = sim.state, "blocked", True
-        await record_audit(session, actor=SYSTEM, action="sim.block", object_type="sim",
-                           object_id=sim.iccid, before={"state": before},
-                           after={"state": "blocked", "device_id": str(device_id)})
-    return blocked
-
-
 async def on_return_requested(session: AsyncSession, event: ReturnRequested) -> None:
     """Remember lifecycle's return case, so the check-in names it in device-returned."""
     device = await DeviceRepository(session).get(event.device_id, for_update=True)
     if device is None or device.open_return_case_id == event.return_case_id:
         return
-    holder = _holder(device)
+    holder = holder_of(device)
     if not domain.return_request_applies(holder, person_id=event.person_id,
                                          unit_id=event.unit_id):
         # Already back (the check-in overtook the request), or since issued to someone else.

@@ -89,6 +89,8 @@ class Device(Base):
     consumed_on: Mapped[date | None] = mapped_column(Date)
     open_return_case_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     loss_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    # rule U9: the device issued in place of this lost one (one replacement per loss).
+    replaced_by_device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     supplier: Mapped[str | None] = mapped_column(Text)
     erasure_confirmation: Mapped[str | None] = mapped_column(Text)
     passcode_set: Mapped[bool | None] = mapped_column(Boolean)

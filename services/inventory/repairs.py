@@ -130,7 +130,8 @@ async def replace(session: AsyncSession, *, actor: str, repair_id: uuid.UUID,
         device_id=old.device_id, from_person_id=from_person, unit_id=unit_id or "",
         received_by=actor, kind=old.kind, wiped=False), subject=str(old.device_id))  # type: ignore[arg-type]
     new, _, _ = await issuing.issue(session, actor=actor, device_id=replacement_device_id,
-                                    data=_issue_to_holder(repair, acknowledgement))
+                                    data=_issue_to_holder(repair, acknowledgement),
+                                    for_repair=repair_id)
     for subscription in subscriptions:
         subscription.device_id = new.device_id
         await record_audit(session, actor=actor, action="subscription.move",

@@ -114,6 +114,8 @@ class DeviceOut(BaseModel):
     supplier: str | None
     erasure_confirmation: str | None
     passcode_set: bool | None
+    replaced_by_device_id: uuid.UUID | None = Field(
+        default=None, description="rule U9: the device issued in place of this lost one")
     version: int
     created_at: datetime
     updated_at: datetime
@@ -175,8 +177,19 @@ class IssueIn(_In):
     holder_unit_id: str | None = Field(default=None, min_length=1, max_length=64)
     unit_id: str | None = Field(
         default=None, min_length=1, max_length=64,
-        description="The unit a personal device belongs to; taken from the order when reserved")
+        description="The unit a personal device belongs to; taken from the order when "
+                    "reserved, or from the lost device replaced")
     acknowledgement: AcknowledgementIn
+    # rule O3: a device not reserved for an approved order needs one of these two grounds.
+    replaces_lost_device_id: uuid.UUID | None = Field(
+        default=None,
+        description="rule U9: the lost device this one replaces, for the same holder and of the "
+                    "same kind; no new order is needed (once per lost device)")
+    exception_reason: str | None = Field(
+        default=None, min_length=10, max_length=500,
+        description="rule O3: why IT service issues a device reserved for no approved order "
+                    "(recorded in the audit trail). Not allowed with an order or a replacement",
+        examples=["Loan phone while the ordered one is delivered, decided by the head"])
 
 
 class SubscriptionOut(BaseModel):

@@ -414,6 +414,7 @@ class DeviceIssued(_Inventory):
     model_id: str | None = None
     subscription_ids: tuple[uuid.UUID, ...] = ()  # activated with this device
     mdm_enrolment_id: str | None = None  # rule B2
+    replaces_device_id: uuid.UUID | None = None  # rule U9: the lost device this one replaces
 
 
 class DeviceReturned(_Inventory):

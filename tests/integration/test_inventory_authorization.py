@@ -12,6 +12,7 @@ import pytest
 
 from shared.events.catalogue import OrderLine, UnitRegistered
 from tests.integration.test_inventory_helpers import (
+    NO_ORDER,
     acknowledgement,
     approved,
     create_model,
@@ -61,8 +62,9 @@ async def world(system_inprocess: RunningSystem, token_for: Any) -> dict[str, An
     subscription = issued.json()["subscriptions"][0]["subscription_id"]
     shared, others, spare = [d for d in received if d != reserved]
     for device_id, body in (
-            (shared, {"holder_unit_id": a_sub, "acknowledgement": acknowledgement("p-9")}),
-            (others, {"holder_person_id": "p-2", "unit_id": b,
+            (shared, {"holder_unit_id": a_sub, "acknowledgement": acknowledgement("p-9"),
+                      "exception_reason": NO_ORDER}),
+            (others, {"holder_person_id": "p-2", "unit_id": b, "exception_reason": NO_ORDER,
                       "acknowledgement": acknowledgement("p-2")})):
         response = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it,
                                                json=body)

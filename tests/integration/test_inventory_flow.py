@@ -16,6 +16,7 @@ from shared.events.catalogue import (
     SubscriptionScope,
 )
 from tests.integration.test_inventory_helpers import (
+    NO_ORDER,
     acknowledgement,
     approved,
     create_model,
@@ -157,25 +158,26 @@ async def test_u8_personal_device_is_never_handed_straight_to_another_person(
     model = await create_model(system, it)
     (device_id,) = await receive(system, it, model["model_id"])
     first = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "anna", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "anna", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("anna")})
     assert first.status_code == 200, first.text
 
     transfer = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "bertil", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "bertil", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("bertil")})
     assert transfer.status_code == 422
     assert "U8" in transfer.json()["detail"] and "Check it in first" in transfer.json()["detail"]
     to_unit = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_unit_id": "SOC-HT", "acknowledgement": acknowledgement("bertil")})
+        "exception_reason": NO_ORDER, "holder_unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement("bertil")})
     assert to_unit.status_code == 422 and "U8" in to_unit.json()["detail"]
     both = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "bertil", "holder_unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "bertil", "holder_unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("bertil")})
     assert both.status_code == 422 and "never both" in both.json()["detail"]
     (spare,) = await receive(system, it, model["model_id"])
     elsewhere = await system.inventory.post(f"/v1/devices/{spare}/issue", headers=it, json={
-        "holder_unit_id": "SOC-HT", "unit_id": "BUF-1",
+        "exception_reason": NO_ORDER, "holder_unit_id": "SOC-HT", "unit_id": "BUF-1",
         "acknowledgement": acknowledgement("bertil")})
     assert elsewhere.status_code == 422 and "U8" in elsewhere.json()["detail"]
     assert (await device(system, it, device_id))["holder_person_id"] == "anna"
@@ -185,7 +187,7 @@ async def test_u8_personal_device_is_never_handed_straight_to_another_person(
                                        json={"subscriptions": "keep"})
     assert back.json()["state"] == "in-stock"
     second = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "bertil", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "bertil", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("bertil")})
     assert second.status_code == 200, second.text
     assert len(await outbox(system, "inventory.device-issued.v1", device_id)) == 2
@@ -205,7 +207,8 @@ async def test_b1_issue_needs_the_holders_own_acknowledgement_of_current_terms(
         ({**acknowledgement("anna"), "terms_sha256": "0" * 64}, "current"),
     ]:
         response = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it,
-                                               json={"holder_person_id": "anna",
+                                               json={"exception_reason": NO_ORDER,
+                                                     "holder_person_id": "anna",
                                                      "unit_id": "SOC-HT",
                                                      "acknowledgement": ack})
         assert response.status_code == 422 and reason in response.json()["detail"], response.text
@@ -233,7 +236,7 @@ async def _checked_in_while_the_wipe_is_pending(system: RunningSystem, it: dict[
     """Issued to anna and handed back while the MDM does not confirm its wipe: the check-in's
     answer."""
     issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": "anna", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "anna", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("anna")})
     assert issued.status_code == 200, issued.text
     mdm().auto_complete = False  # the phone is switched off in a drawer
@@ -280,7 +283,7 @@ async def test_c3_device_returned_is_published_once_when_the_restock_follows_lat
     model = await create_model(system, it)
     pending, repair = await receive(system, it, model["model_id"], count=2)
     issued = await system.inventory.post(f"/v1/devices/{repair}/issue", headers=it, json={
-        "holder_person_id": "anna", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "anna", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("anna")})
     assert issued.status_code == 200, issued.text
     back = await _checked_in_while_the_wipe_is_pending(system, it, pending)
@@ -309,7 +312,7 @@ async def test_u7_u8_a_late_return_request_for_the_previous_holder_stays_off_the
 
     async def issue(person: str) -> None:
         issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-            "holder_person_id": person, "unit_id": "SOC-HT",
+            "exception_reason": NO_ORDER, "holder_person_id": person, "unit_id": "SOC-HT",
             "acknowledgement": acknowledgement(person)})
         assert issued.status_code == 200, issued.text
 

@@ -109,6 +109,10 @@ def phone_line(model_id: str, quantity: int = 1) -> OrderLine:
                      quantity=quantity, model_id=model_id)
 
 
+# rule O3: a device reserved for no approved order is issued only on IT service's exception.
+NO_ORDER = "Issued without an order: the test's own recorded exception (rule O3)"
+
+
 def acknowledgement(person: str) -> dict[str, Any]:
     return {"person_id": person, "accepted": True, "terms_sha256": TERMS_SHA256}
 

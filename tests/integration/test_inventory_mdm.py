@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.events.catalogue import LossReported, OrderLine
 from tests.integration.test_inventory_helpers import (
+    NO_ORDER,
     acknowledgement,
     approved,
     create_model,
@@ -195,7 +196,7 @@ async def test_u9_u5_loss_blocks_the_holders_sim_kept_from_an_earlier_phone(
     model = await create_model(system, it)
     (new_phone,) = await receive(system, it, model["model_id"])
     issued = await system.inventory.post(f"/v1/devices/{new_phone}/issue", headers=it, json={
-        "holder_person_id": erik, "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": erik, "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement(erik)})
     assert issued.status_code == 200, issued.text
     await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(new_phone),

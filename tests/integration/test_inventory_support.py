@@ -16,6 +16,7 @@ from services.inventory.domain_support import WARNING_SHA256, channels_from
 from shared.events.catalogue import LossReported
 from tests.integration.test_inventory_duties_helpers import issued_phone, suffix
 from tests.integration.test_inventory_helpers import (
+    NO_ORDER,
     acknowledgement,
     audit_of,
     create_model,
@@ -240,7 +241,8 @@ async def test_u8_a_replacement_after_repair_is_return_and_new_issue(
     assert subscription.json()["device_id"] == spare  # the number moves with the holder
     # The old device cannot be handed to anyone from repair: it goes back to stock first.
     stray = await system.inventory.post(f"/v1/devices/{phone['device_id']}/issue", headers=it,
-                                        json={"holder_person_id": person,
+                                        json={"exception_reason": NO_ORDER,
+                                              "holder_person_id": person,
                                               "acknowledgement": acknowledgement(person)})
     assert stray.status_code == 409
     missing = await system.inventory.post(f"/v1/repairs/{uuid.uuid4()}/return", headers=it,
@@ -345,7 +347,7 @@ async def test_s4_u9_a_device_lost_in_repair_abandons_its_repair_and_can_be_repa
         assert restocked.status_code == 200, restocked.text
     assert (await device(system, it, device_id))["state"] == "in-stock"
     issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": person, "unit_id": f"U-{suffix()}",
+        "exception_reason": NO_ORDER, "holder_person_id": person, "unit_id": f"U-{suffix()}",
         "acknowledgement": acknowledgement(person)})
     assert issued.status_code == 200, issued.text
     again = await system.inventory.post("/v1/repairs", headers=it, json={

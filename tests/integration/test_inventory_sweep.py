@@ -17,6 +17,7 @@ from shared.events.base import decode, wrap
 from shared.events.catalogue import REGISTRY, DeviceConsumed
 from shared.settings import InventorySettings
 from tests.integration.test_inventory_helpers import (
+    NO_ORDER,
     acknowledgement,
     approved,
     audit_of,
@@ -50,7 +51,7 @@ async def test_c1_sweep_consumes_for_both_reasons_once_and_rerun_publishes_nothi
     old_ids = await receive(system, it, too_old["model_id"], count=2)
     (healthy_id,) = await receive(system, it, healthy["model_id"])
     issued = await system.inventory.post(f"/v1/devices/{ended_ids[0]}/issue", headers=it, json={
-        "holder_person_id": "erik", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "erik", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("erik")})
     assert issued.status_code == 200, issued.text
     order = approved(phone_line(too_old["model_id"]))
@@ -118,13 +119,13 @@ async def test_c1_c2_c3_consumed_device_is_never_issued_and_goes_to_the_supplier
     ended = await create_model(system, it, security_updates_end=YESTERDAY)
     stock_id, held_id = await receive(system, it, ended["model_id"], count=2)
     await system.inventory.post(f"/v1/devices/{held_id}/issue", headers=it, json={
-        "holder_person_id": "frida", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "frida", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("frida")})
     await _sweep(system, it)
     await until_state(system, it, stock_id, "consumed")
 
     again = await system.inventory.post(f"/v1/devices/{stock_id}/issue", headers=it, json={
-        "holder_person_id": "frida", "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": "frida", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("frida")})
     assert again.status_code == 422 and "never be issued again" in again.json()["detail"]
     order = approved(phone_line(ended["model_id"]))
@@ -166,7 +167,7 @@ async def test_c1_s4_sweep_abandons_the_open_repair_of_a_device_it_consumes(
     ended = await create_model(system, it, security_updates_end=YESTERDAY)
     (device_id,) = await receive(system, it, ended["model_id"])
     issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
-        "holder_person_id": person, "unit_id": "SOC-HT",
+        "exception_reason": NO_ORDER, "holder_person_id": person, "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement(person)})
     assert issued.status_code == 200, issued.text
     taken = await system.inventory.post("/v1/repairs", headers=it, json={

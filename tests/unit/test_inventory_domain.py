@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,6 +116,50 @@ def test_u8_issuing_a_held_device_to_someone_else_is_return_plus_new_issue() -> 
     with pytest.raises(RuleViolation, match="reserved for person anna"):
         domain.check_reservation_recipient(DEVICE, bertil, recipient_person_id="anna",
                                            order_unit_id="SOC-HT")
+
+
+def test_o3_a_hand_over_has_exactly_one_ground() -> None:
+    order, repair, lost = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def ground(**given: Any) -> dict[str, str]:
+        return domain.issue_authority(DEVICE, **({"order_id": None, "repair_id": None,
+                                                  "replaces_lost": None,
+                                                  "exception_reason": None} | given))
+
+    with pytest.raises(RuleViolation, match="O3"):
+        ground()
+    assert ground(order_id=order) == {"order_id": str(order)}
+    assert ground(repair_id=repair) == {"repair_id": str(repair)}
+    assert ground(replaces_lost=lost) == {"replaces_lost_device_id": str(lost)}
+    assert ground(exception_reason="Loan phone") == {"exception_reason": "Loan phone"}
+    with pytest.raises(RuleViolation, match="exception_reason and order_id"):
+        ground(order_id=order, exception_reason="Loan phone")
+    with pytest.raises(RuleViolation, match="one ground only"):
+        ground(order_id=order, replaces_lost=lost)
+
+
+def test_u9_a_lost_device_is_replaced_once_for_its_holder_by_the_same_kind() -> None:
+    anna, unit = Holder("anna", None), Holder(None, "SOC-HT")
+
+    def check(**changed: Any) -> None:
+        domain.check_lost_replacement(DEVICE, **({
+            "state": "lost", "kind": "phone", "holder": anna, "replaced_by": None, "new": anna,
+            "new_kind": "phone"} | changed))
+
+    check()
+    check(holder=unit, new=unit)  # a shared device: the unit gets the replacement
+    with pytest.raises(RuleViolation, match="not lost"):
+        check(state="issued")
+    with pytest.raises(Conflict, match="already replaced"):
+        check(replaced_by=uuid.uuid4())
+    with pytest.raises(RuleViolation, match="held by nobody"):
+        check(holder=None)
+    with pytest.raises(RuleViolation, match="goes to them"):
+        check(new=Holder("bertil", None))
+    with pytest.raises(RuleViolation, match="goes to them"):
+        check(new=unit)
+    with pytest.raises(RuleViolation, match="must be a phone"):
+        check(new_kind="tablet")
 
 
 def test_b1_acknowledgement_is_the_holders_own_of_the_current_terms() -> None:
