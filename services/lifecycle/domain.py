@@ -159,8 +159,8 @@ def decide_end(person: PersonView | None, last_day: date, hr_time: datetime, *, 
 def corrected_move(person: PersonView | None, from_unit_id: str, to_unit_id: str
                    ) -> date | None:
     """The effective date of the transfer this one corrects: the person's newest placement is a
-    transfer between the same units (rule P1 moves only what that transfer ended). None: a new
-    move."""
+    transfer between the same units (rules U7, P1 move only what that transfer asked back or
+    ended, by `last_day_before_move` of this date). None: a new move."""
     if (person is None or person.placement != "transferred" or person.unit_id != to_unit_id
             or person.previous_unit_id != from_unit_id):
         return None
@@ -205,6 +205,24 @@ class ReturnDemand:
     receiver: str | None
 
 
+def last_day_before_move(effective_date: date) -> date:
+    """A move takes effect on the first day in the new unit (HR's `effective_date`): the last
+    day in the unit left is the day before. Its devices are due back that day (rule U7: "due on
+    the last day") and its private-use agreements end that day (rule P1: the new unit's head
+    has decided nothing)."""
+    return effective_date - timedelta(days=1)
+
+
+def transfer_demand(effective_date: date, receiver: str | None) -> ReturnDemand:
+    """rule U7: a move effective `effective_date` asks the devices of the unit left back on the
+    last day there (before the unit policy's offset, rule B5), to `receiver`, the manager there.
+
+    The one formula for a move's cases: the case a move opens, the race case of a device issued
+    before it took effect, and what a correction of the move looks for (`corrected_demand`).
+    """
+    return ReturnDemand("transferred", last_day_before_move(effective_date), receiver)
+
+
 def returnable(holding: HoldingView) -> bool:
     """Personal, still held, and a mobile device. A shared device belongs to its unit (U8)."""
     return (holding.holder_person_id is not None and holding.state == "issued"
@@ -230,8 +248,9 @@ def demand_for_new_device(person: PersonView | None, holding: HoldingView,
 
     For a transfer only if it was issued before the move took effect (`issued_on`: the
     municipality's calendar day of the issue): then the person still worked in the old unit and
-    the move asks its devices back. One issued on or after that day was handed out knowing where
-    the person works; asking it back on the move's date would make it overdue on arrival.
+    the move asks its devices back, due on the last day there. One issued on or after the move's
+    first day was handed out knowing where the person works; asking it back by the day before
+    would make it overdue on arrival.
     """
     if person is None or not returnable(holding):
         return None
@@ -240,7 +259,7 @@ def demand_for_new_device(person: PersonView | None, holding: HoldingView,
     if (person.placement == "transferred" and person.placed_on is not None
             and issued_on is not None and issued_on < person.placed_on
             and holding.unit_id != person.unit_id):
-        return ReturnDemand("transferred", person.placed_on, person.previous_manager_id)
+        return transfer_demand(person.placed_on, person.previous_manager_id)
     return None
 
 

@@ -13,7 +13,7 @@ person moves to another unit). A request or approval nobody signed can be withdr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 from shared.auth import User
@@ -176,12 +176,6 @@ def corrected_end(valid_from: date | None, current_end: date | None, *,
         return None
     new_end = ended_on(valid_from, last_day)
     return new_end if new_end != current_end else None
-
-
-def last_day_before_move(effective_date: date) -> date:
-    """A move takes effect on its first day in the new unit: the old unit's agreement ends the
-    day before (rule P1: the new unit's head has not decided anything)."""
-    return effective_date - timedelta(days=1)
 
 
 def in_force(status: str, valid_from: date | None, end: date | None, today: date) -> bool:

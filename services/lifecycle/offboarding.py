@@ -102,7 +102,8 @@ async def ensure_case(session: AsyncSession, holding: Holding, demand: ReturnDem
 
 async def policy_due(session: AsyncSession, unit_id: str, reason: str, day: date) -> date:
     """rules U7, B5: a device asked back for an end or a move is due the number of days after
-    that day the effective policy of its unit sets (0 by the municipality's: on the day)."""
+    the last day (of the employment, or in the unit left: `domain.transfer_demand`) that the
+    effective policy of its unit sets (0 by the municipality's: on the last day)."""
     if reason not in POLICY_DUE_REASONS:
         return day
     effective = await policy.effective_for_unit(session, unit_id)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.lifecycle import domain_private_use as rules
 from services.lifecycle import policy
+from services.lifecycle.domain import last_day_before_move
 from services.lifecycle.domain_private_use import Parties, Status
 from services.lifecycle.models import PrivateUseAgreement, PrivateUseTerms
 from services.lifecycle.private_use_repository import (
@@ -253,11 +254,12 @@ async def employment_ended(session: AsyncSession, person_id: str, last_day: date
 
 async def transferred(session: AsyncSession, person_id: str, to_unit_id: str,
                       effective_date: date, *, corrects: date | None = None) -> None:
-    """A move to another unit ends the old unit's agreements the day before the move: the new
-    unit's head has decided nothing (rule P1). `corrects`: the effective date of the same move
-    (same units) this one corrects (None: a new move)."""
-    replaced = rules.last_day_before_move(corrects) if corrects is not None else None
-    await _end_all(session, person_id, "transferred", rules.last_day_before_move(effective_date),
+    """A move to another unit ends the old unit's agreements on the last day there, the day
+    before the move, as its devices are due back (rules P1, U7): the new unit's head has decided
+    nothing. `corrects`: the effective date of the same move (same units) this one corrects
+    (None: a new move)."""
+    replaced = last_day_before_move(corrects) if corrects is not None else None
+    await _end_all(session, person_id, "transferred", last_day_before_move(effective_date),
                    replaced, lambda a: a.unit_id != to_unit_id)
 
 

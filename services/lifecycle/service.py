@@ -245,8 +245,8 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         or await UnitRepository(session).head_of(data.from_unit_id)
     replaced_move = domain.corrected_move(offboarding.person_view(person), data.from_unit_id,
                                           data.to_unit_id)
-    replaced = ReturnDemand("transferred", replaced_move, knew_manager) if replaced_move \
-        else None
+    # rule U7: what the corrected move asked, by the same formula as the demand below.
+    replaced = domain.transfer_demand(replaced_move, knew_manager) if replaced_move else None
     person, changed = await _save_person(session, person, {
         "person_id": data.person_id, "unit_id": data.to_unit_id,
         "nearest_manager_id": data.nearest_manager_id, "placement": "transferred",
@@ -259,7 +259,7 @@ async def _transfer(session: AsyncSession, data: HrTransfer, hr_time: datetime) 
         person_id=person.person_id, from_unit_id=data.from_unit_id, to_unit_id=data.to_unit_id,
         nearest_manager_id=data.nearest_manager_id, effective_date=data.effective_date,
     ), subject=person.person_id)
-    demand = ReturnDemand("transferred", data.effective_date, receiver)
+    demand = domain.transfer_demand(data.effective_date, receiver)  # due on the last day there
     if replaced is not None:  # rule U7: only the cases the corrected move opened follow it
         await offboarding.correct_cases(session, person.person_id, replaced=replaced,
                                         demand=demand, actor=HR_ACTOR)

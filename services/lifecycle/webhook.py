@@ -119,7 +119,7 @@ class HrTransfer(_Data):
         default=None, description="The nearest manager in the unit left, who gets the devices "
         "back (rule U7). Omitted: the manager HR last told us, else that unit's head.")
     effective_date: HrDate = Field(description="The first day in the new unit; devices of the "
-                                 "unit left are due back on it.")
+                                 "unit left are due back on the last day before it (rule U7).")
 
     @model_validator(mode="after")
     def _moves(self) -> HrTransfer:

@@ -40,8 +40,9 @@ def by_device(cases: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 async def test_u7_correcting_a_later_move_leaves_the_overdue_case_of_the_earlier_one(
         system_inprocess: RunningSystem, token_for: Any) -> None:
-    """rule U7: A→B on 03-01 (phone never returned, overdue); B→C on 06-01 corrected to
-    06-15 moves only B's tablet, never the phone A's move asked back."""
+    """rule U7: A→B on 03-01 (phone due 02-28, the last day in A, never returned, overdue);
+    B→C on 06-01 corrected to 06-15 moves only B's tablet (due 05-31, now 06-14), never the
+    phone A's move asked back."""
     system, person = system_inprocess, new_id("E")
     await hire(system.lifecycle, person, "SOC-A", "M-A", recorded_at=minutes(0))
     phone = await held(system, token_for, person, "SOC-A")
@@ -57,14 +58,14 @@ async def test_u7_correcting_a_later_move_leaves_the_overdue_case_of_the_earlier
 
     cases = by_device(await cases_of(system, token_for, person))
     assert (cases[str(phone)]["due_date"], cases[str(phone)]["receiver_person_id"]) == (
-        "2026-03-01", "M-A")
+        "2026-02-28", "M-A")
     assert cases[str(phone)]["days_overdue"] > 0  # still overdue
     assert (cases[str(tablet)]["due_date"], cases[str(tablet)]["receiver_person_id"]) == (
-        "2026-06-15", "M-B")
+        "2026-06-14", "M-B")
     first = await outbox(system, "lifecycle.return-requested.v1", cases[str(phone)]["case_id"])
-    assert [a["due_date"] for a in first] == ["2026-03-01"]  # never announced again
+    assert [a["due_date"] for a in first] == ["2026-02-28"]  # never announced again
     moved = await outbox(system, "lifecycle.return-requested.v1", cases[str(tablet)]["case_id"])
-    assert [a["due_date"] for a in moved] == ["2026-06-01", "2026-06-15"]  # the same case again
+    assert [a["due_date"] for a in moved] == ["2026-05-31", "2026-06-14"]  # the same case again
 
 
 async def test_u7_correcting_the_end_of_a_later_employment_leaves_the_earlier_ones_case(
@@ -155,7 +156,7 @@ async def test_u7_a_device_of_the_old_unit_issued_after_the_move_took_effect_is_
     early = await held(system, token_for, person, "SOC-A",
                        at=datetime(2026, 4, 20, 9, tzinfo=UTC))  # before: the race, goes back
     [case] = await wait_cases(system, token_for, person, 1)
-    assert (case["device_id"], case["due_date"]) == (str(early), "2026-05-01")
+    assert (case["device_id"], case["due_date"]) == (str(early), "2026-04-30")  # last day in A
 
 
 async def test_u8_u9_an_ended_employment_gives_no_right_to_report_the_units_device_lost(

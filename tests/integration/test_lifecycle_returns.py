@@ -27,6 +27,7 @@ from tests.lifecycle_helpers import (
     wait_cases,
     wait_holding,
 )
+from tests.lifecycle_policy_helpers import set_unit_rules
 from tests.system import RunningSystem, eventually
 
 
@@ -47,7 +48,7 @@ async def test_u7_transfer_returns_the_old_units_personal_devices_to_the_old_man
     assert moved.json()["outcome"] == "applied"
     [case] = await wait_cases(system, token_for, person, 1)
     assert (case["device_id"], case["reason"], case["due_date"], case["receiver_person_id"],
-            case["unit_id"]) == (str(phone), "transferred", "2026-09-01", old_manager, unit_a)
+            case["unit_id"]) == (str(phone), "transferred", "2026-08-31", old_manager, unit_a)
     for manager in (old_manager, new_manager):  # addressed to one, the other's staff now
         listed = await client.get(f"/v1/managers/{manager}/return-cases",
                                   headers=token_for(manager, "employee"))
@@ -64,7 +65,47 @@ async def test_u7_transfer_returns_the_old_units_personal_devices_to_the_old_man
     await wait_holding(system, token_for, person, new_b)
     cases = await wait_cases(system, token_for, person, 2)
     assert {c["device_id"] for c in cases} == {str(phone), str(late_a)}
-    assert {c["receiver_person_id"] for c in cases} == {old_manager}
+    assert {(c["receiver_person_id"], c["due_date"]) for c in cases} == {
+        (old_manager, "2026-08-31")}  # the race case too: the last day in the unit left
+
+
+async def test_u7_a_transfer_makes_the_old_units_devices_due_on_the_last_day_there(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule U7 "due on the last day": HR's effective_date is the first day in the new unit, so a
+    move effective 2027-03-01 asks the old unit's phone back on 2027-02-28, the last day there.
+    A unit's shorter deadline (B5) counts from that last day, and HR's correction of the date
+    moves the same case by the same rule."""
+    system, client = system_inprocess, system_inprocess.lifecycle
+    plain, strict, new = new_id("SOC"), new_id("STR"), new_id("NEW")
+    for unit in (plain, strict, new):
+        await register_unit(client, unit, new_id("H"))
+    rules = await set_unit_rules(client, token_for, strict,
+                                 {"return_due_days_after_last_day": -2})
+    assert rules.status_code == 200, rules.text
+    for unit, due, corrected_due in ((plain, "2027-02-28", "2027-03-14"),
+                                     (strict, "2027-02-26", "2027-03-12")):
+        person, manager, new_manager, phone = new_id("E"), new_id("M"), new_id("MN"), uuid.uuid4()
+        await hire(client, person, unit, manager, recorded_at=minutes(0))
+        await inject(system, issued(phone, person, unit))
+        await wait_holding(system, token_for, person, phone)
+
+        moved = await transfer(client, person, unit, new, new_manager, date(2027, 3, 1),
+                               recorded_at=minutes(1))
+        assert moved.json()["outcome"] == "applied", moved.text
+        [case] = await wait_cases(system, token_for, person, 1)
+        assert (case["device_id"], case["reason"], case["due_date"],
+                case["receiver_person_id"]) == (str(phone), "transferred", due, manager), unit
+        [event] = await outbox(system, "lifecycle.employee-transferred.v1", person)
+        assert event["effective_date"] == "2027-03-01"  # HR's first day in the new unit, as sent
+
+        fixed = await transfer(client, person, unit, new, new_manager, date(2027, 3, 15),
+                               recorded_at=minutes(2))
+        assert fixed.json()["outcome"] == "applied", fixed.text
+        [now] = await cases_of(system, token_for, person)
+        assert (now["case_id"], now["due_date"]) == (case["case_id"], corrected_due), unit
+        announced = await outbox(system, "lifecycle.return-requested.v1", case["case_id"])
+        assert [(a["due_date"], a["receiver_person_id"]) for a in announced] == [
+            (due, manager), (corrected_due, manager)], unit
 
 
 async def test_u7_a_device_issued_after_the_end_was_announced_still_gets_its_case(

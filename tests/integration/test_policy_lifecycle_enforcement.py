@@ -75,7 +75,7 @@ async def test_b5_u7_the_return_deadline_of_the_unit_left_applies_to_a_move(
     await transfer(client, person, old, new, new_id("M"), date(2026, 9, 1),
                    recorded_at=minutes(1))
     [case] = await wait_cases(system, token_for, person, 1)
-    assert case["due_date"] == "2026-08-31"
+    assert case["due_date"] == "2026-08-30"  # a day before 08-31, the last day in the old unit
 
 
 async def test_b5_u7_a_units_escalation_interval_sets_the_escalation_levels(

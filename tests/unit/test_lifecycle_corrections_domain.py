@@ -26,16 +26,18 @@ def device(unit_id: str = "A") -> HoldingView:
 
 
 def test_u7_a_correction_moves_only_the_cases_the_corrected_event_opened() -> None:
-    """rule U7: B→C on 06-01 corrected to 06-15 moves the case due 06-01; the case of the
-    earlier move A→B (due 03-01, overdue) keeps its date, receiver and escalation."""
-    replaced = ReturnDemand("transferred", date(2026, 6, 1), "M-B")
-    demand = ReturnDemand("transferred", date(2026, 6, 15), "M-B")
-    earlier = ReturnDemand("transferred", date(2026, 3, 1), "M-A")
-    opened = ReturnDemand("transferred", date(2026, 6, 1), "M-B")
+    """rule U7: B→C on 06-01 corrected to 06-15 moves the case due 05-31 (the last day in B) to
+    06-14; the case of the earlier move A→B (due 02-28, overdue) keeps its date, receiver and
+    escalation."""
+    replaced = domain.transfer_demand(date(2026, 6, 1), "M-B")
+    demand = domain.transfer_demand(date(2026, 6, 15), "M-B")
+    assert (replaced.due_date, demand.due_date) == (date(2026, 5, 31), date(2026, 6, 14))
+    earlier = ReturnDemand("transferred", date(2026, 2, 28), "M-A")
+    opened = ReturnDemand("transferred", date(2026, 5, 31), "M-B")
     assert domain.corrected_demand(earlier, replaced=replaced, demand=demand) is None
     assert domain.corrected_demand(opened, replaced=replaced, demand=demand) == demand
     # An end's correction never touches a transfer's case, even on the same day.
-    end = ReturnDemand(ENDED, date(2026, 6, 1), "M-B")
+    end = ReturnDemand(ENDED, date(2026, 5, 31), "M-B")
     assert domain.corrected_demand(opened, replaced=end, demand=end) is None
     assert domain.corrected_demand(opened, replaced=replaced, demand=opened) is None  # same
 
@@ -75,10 +77,11 @@ def test_u7_a_corrected_hire_after_a_transfer_changes_the_start_date_only() -> N
 
 def test_u7_a_device_issued_after_the_move_took_effect_gets_no_transfer_case() -> None:
     """rule U7: the race rule asks back a device of the old unit issued before the move took
-    effect; one issued on or after that day would be overdue on arrival, so it is not."""
+    effect, due on the last day there; one issued on or after the move's first day would be
+    overdue on arrival, so it is not."""
     before, on, after = date(2026, 2, 28), date(2026, 3, 1), date(2026, 9, 1)
     assert domain.demand_for_new_device(moved(), device("A"), before) \
-        == ReturnDemand("transferred", date(2026, 3, 1), "M-A")
+        == ReturnDemand("transferred", date(2026, 2, 28), "M-A")  # due the day it was issued
     assert domain.demand_for_new_device(moved(), device("A"), on) is None
     assert domain.demand_for_new_device(moved(), device("A"), after) is None
     assert domain.demand_for_new_device(moved(), device("A"), None) is None

@@ -131,10 +131,26 @@ def test_u7_device_of_the_old_unit_issued_after_a_transfer_goes_back_to_the_old_
                    previous_unit_id="A", previous_manager_id="M-A", nearest_manager_id="M-B")
     before = date(2026, 4, 20)  # issued before the move took effect
     assert domain.demand_for_new_device(moved, holding(unit_id="A"), before) \
-        == domain.ReturnDemand("transferred", date(2026, 5, 1), "M-A")
+        == domain.ReturnDemand("transferred", date(2026, 4, 30), "M-A")  # the last day in A
     assert domain.demand_for_new_device(moved, holding(unit_id="B"), before) is None
     assert domain.demand_for_new_device(person(), holding(), before) is None
     assert domain.demand_for_new_device(None, holding(), before) is None
+
+
+@pytest.mark.parametrize("effective, last_day", [
+    (date(2027, 3, 1), date(2027, 2, 28)),
+    (date(2028, 3, 1), date(2028, 2, 29)),  # leap year
+    (date(2027, 1, 1), date(2026, 12, 31)),
+    (date(2026, 9, 15), date(2026, 9, 14)),
+])
+def test_u7_p1_a_move_asks_the_old_units_devices_back_on_the_last_day_there(
+        effective: date, last_day: date) -> None:
+    """rule U7 "due on the last day": HR's effective_date is the first day in the new unit, so
+    the last day in the unit left, when its devices are due and (P1) its agreements end, is the
+    day before. Before the unit policy's offset, which offboarding adds to this day."""
+    assert domain.last_day_before_move(effective) == last_day
+    assert domain.transfer_demand(effective, "M-A") \
+        == domain.ReturnDemand("transferred", last_day, "M-A")
 
 
 def test_u7_due_date_only_moves_earlier() -> None:

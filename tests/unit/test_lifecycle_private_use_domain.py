@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from services.lifecycle import domain_private_use as d
+from services.lifecycle.domain import last_day_before_move
 from services.lifecycle.domain_private_use import Parties, Status
 from shared.auth import User
 from shared.errors import Conflict, Forbidden, RuleViolation
@@ -132,7 +133,8 @@ def test_p1_an_agreement_ends_on_the_last_day_never_before_it_began() -> None:
     assert d.ended_on(date(2026, 3, 1), date(2026, 6, 30)) == date(2026, 6, 30)
     assert d.ended_on(date(2026, 3, 1), date(2026, 2, 1)) == date(2026, 3, 1)
     assert d.ended_on(None, date(2026, 2, 1)) == date(2026, 2, 1)
-    assert d.last_day_before_move(date(2026, 9, 1)) == date(2026, 8, 31)
+    # rule P1 + U7: a move's last day in the unit left is one rule, in lifecycle's domain.
+    assert last_day_before_move(date(2026, 9, 1)) == date(2026, 8, 31)
 
 
 def test_p1_in_force_from_signature_to_the_last_day() -> None:
