@@ -4,7 +4,8 @@ Prints, from one run on this machine:
   * the raw aio-pika ceiling (persistent publish with confirms + consume with manual acks, same
     message size, a quorum queue like ours),
   * end-to-end events/s through the backbone and its ratio to the ceiling,
-  * commit-to-effect latency p50/p99 at half of the measured end-to-end maximum,
+  * commit-to-effect latency p50/p99 at half of the measured end-to-end maximum, and the raw
+    path's publish-to-ack latency at that rate in the same run (the broker's own share),
   * the same on the in-process transport,
   * 1, 2 and 4 competing consumer replicas (separate processes) on one queue: events/s, duplicates.
 
@@ -83,6 +84,57 @@ async def raw_ceiling(broker_url: str, events: int, size: int) -> Figures:
         await queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
     return Figures(events, elapsed)
+
+
+async def raw_latency_at(broker_url: str, rate: float, seconds: float, warmup: float,
+                         size: int) -> list[float]:
+    """The raw path's latency at the backbone's measured rate, in the same run: every 10 ms a
+    tick's messages are published (persistent, each confirm awaited, as the relay does) and the
+    time from publish to the consumer's ack is taken. No database on either side, so what it
+    shows is the broker's own share: a broker or VM stall shows here as in the backbone's p99."""
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        publish_channel = await connection.channel(publisher_confirms=True)
+        consume_channel = await connection.channel()
+        await consume_channel.set_qos(prefetch_count=256)
+        queue = await consume_channel.declare_queue(
+            f"bench.raw-latency.{uuid.uuid4().hex[:8]}", durable=True,
+            arguments={"x-queue-type": "quorum"})
+        sent: dict[bytes, float] = {}
+        latencies: list[float] = []
+        padding = b"x" * max(0, size - 16)
+        per_tick, warmup_ticks = max(1, round(rate / 100)), int(warmup * 100)
+        measured, all_in = int(seconds * 100) * per_tick, asyncio.Event()
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await message.ack()
+            started = sent.pop(message.body[:16], None)
+            if started is not None:
+                latencies.append(time.perf_counter() - started)
+                if len(latencies) == measured:
+                    all_in.set()
+
+        tag = await queue.consume(on_message)
+        loop = asyncio.get_running_loop()
+        next_tick, publishing = loop.time(), set()
+        for tick in range(warmup_ticks + int(seconds * 100)):
+            for _ in range(per_tick):
+                key = uuid.uuid4().bytes
+                if tick >= warmup_ticks:
+                    sent[key] = time.perf_counter()
+                task = asyncio.ensure_future(publish_channel.default_exchange.publish(
+                    aio_pika.Message(key + padding,
+                                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=queue.name))
+                publishing.add(task)
+                task.add_done_callback(publishing.discard)
+            next_tick += 0.01
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        await asyncio.gather(*publishing)
+        await asyncio.wait_for(all_in.wait(), 60)
+        await queue.cancel(tag)
+        await queue.delete(if_unused=False, if_empty=False)
+    return latencies
 
 
 async def wait_for_all(probe: Probe, expected: int, timeout: float = 600) -> float:
@@ -255,6 +307,11 @@ async def run(args: argparse.Namespace, broker_url: str) -> None:
     print(f"  of which commit to claimed by the relay:         "
           f"p50 {percentile(latencies.to_sent, 50) * 1000:.1f} ms  "
           f"p99 {percentile(latencies.to_sent, 99) * 1000:.1f} ms")
+    raw_latencies = await raw_latency_at(broker_url, rabbit.rate / 2, args.latency_seconds,
+                                         args.latency_warmup, size)
+    print(f"raw aio-pika publish-to-ack at {rabbit.rate / 2:.0f}/s:      "
+          f"p50 {percentile(raw_latencies, 50) * 1000:.1f} ms  "
+          f"p99 {percentile(raw_latencies, 99) * 1000:.1f} ms  (n={len(raw_latencies)})")
     inproc, dups = await end_to_end(broker_url, "inprocess", args.events)
     print(f"end to end, in-process transport:                {inproc.rate:8.0f} events/s  "
           f"duplicates {dups}")
