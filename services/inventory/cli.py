@@ -73,7 +73,9 @@ def import_file(
                                          help="CSV: " + ",".join(csv_import.COLUMNS))],
     actor: Actor,
 ) -> None:
-    """Import an existing device list: every row valid, or nothing imported."""
+    """Import an existing device list: every row valid, or nothing imported. An issued device
+    needs terms_acknowledged_at (rule B1; acknowledged_by for a shared one) and is enrolled in
+    the MDM (rule B2)."""
     url = _database_url()
 
     async def run() -> csv_import.ImportResult:
@@ -94,7 +96,7 @@ def import_file(
 
     try:
         result = asyncio.run(run())
-    except csv_import.ImportRefused as exc:
+    except DomainError as exc:  # refused, or the MDM did not answer (rule B2)
         console.print(f"[red]{exc.detail}[/red]")
         for error in exc.extra.get("errors", []):
             console.print(f"  line {error['line']}: {error['message']}")

@@ -61,8 +61,13 @@ async def receive_bulk(body: BulkReceipt, session: SessionDep, user: ItService
         "type": "string",
         "example": "serial_number,model_id,imei,os_version\nR58T90A,samsung-xcover7,"
                    "356938035643809,14\n"}}}}},
-    description="Columns: " + ", ".join(csv_import.COLUMNS) + ". A refused import answers 422 "
-                "with `errors`: the line number and reason of every bad row.")
+    description="Columns: " + ", ".join(csv_import.COLUMNS) + ". An `issued` row needs "
+                "`terms_acknowledged_at` (ISO date or date-time: when the holder acknowledged the "
+                "ownership terms, rule B1; a date is the start of that day in Europe/Stockholm) "
+                "and, for a shared device, `acknowledged_by`; the acknowledgement is stored and "
+                "the device enrolled in the MDM (rule B2). A refused import answers 422 with "
+                "`errors`: the line number and reason of every bad row; an MDM that does not "
+                "answer, 503. Either way nothing is imported.")
 async def import_devices(request: Request, session: SessionDep, user: ItService,
                          filename: Annotated[str, Query(max_length=200)] = "upload.csv"
                          ) -> ImportOut:

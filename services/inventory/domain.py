@@ -184,6 +184,17 @@ def consumed_reason(*, platform: str, security_updates_end: date, max_os_key: Se
     return None
 
 
+def check_not_worn_out(device_id: uuid.UUID, model_id: str, reason: ConsumedReason | None
+                       ) -> None:
+    """rule C1: a device its model's rule has consumed is not handed out while it waits for the
+    sweep (reservation skips such models the same way)."""
+    if reason is not None:
+        why = ("its security updates have ended" if reason == "security-updates-ended"
+               else "an app the job needs no longer installs on it")
+        raise RuleViolation(f"Device {device_id} is consumed: {why} (model {model_id}, rule "
+                            "C1). The sweep will mark it; hand out another device")
+
+
 # --- issuing: rules U8 and B1 ------------------------------------------------------------------
 
 TERMS_VERSION = "B1-2020-10-22"

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.inventory import domain, domain_support, losses, ports
 from services.inventory.fulfilment import activate, fill_backorders
 from services.inventory.models import Acknowledgement, Device, Subscription
-from services.inventory.records import SYSTEM, audit_device, holder_of, snapshot, touch
+from services.inventory.records import SYSTEM, audit_device, holder_of, snapshot, today, touch
 from services.inventory.repository import (
     AcknowledgementRepository,
     DeviceRepository,
@@ -87,8 +87,13 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
     ack = data.acknowledgement
     domain.check_acknowledgement(new, person_id=ack.person_id, accepted=ack.accepted,
                                  terms_sha256=ack.terms_sha256)
-    model = await ModelRepository(session).get(device.model_id)
+    models = ModelRepository(session)
+    model = await models.get(device.model_id)
     assert model is not None
+    domain.check_not_worn_out(device_id, model.model_id, domain.consumed_reason(
+        platform=model.platform, security_updates_end=model.security_updates_end,
+        max_os_key=model.max_os_key, today=today(),
+        apps=[domain.AppNeed(app.platform, app.min_os_key) for app in await models.apps()]))
     # rule B2: every issued smartphone and tablet is managed.
     enrolment = await ports.mdm().enrol(ports.MdmDevice(
         str(device_id), device.serial_number, device.imei, model.platform, model.model_id))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -177,9 +177,11 @@ async def _refuse_duplicates(session: AsyncSession, rows: Sequence[dict[str, Any
 
 
 async def record_received(session: AsyncSession, actor: str, rows: Sequence[dict[str, Any]],
-                          models: dict[str, DeviceModel], *, action: str = "device.receive"
-                          ) -> None:
-    """History (audit) and device-received for freshly inserted devices, in bulk."""
+                          models: dict[str, DeviceModel], *, action: str = "device.receive",
+                          extra: Mapping[uuid.UUID, dict[str, Any]] | None = None) -> None:
+    """History (audit) and device-received for freshly inserted devices, in bulk. `extra` adds
+    to a device's entry (an imported issued device: its acknowledgement and enrolment)."""
+    extra = extra or {}
     await HistoryRepository(session).add_many([
         {"actor": actor, "action": action, "object_type": "device",
          "object_id": str(r["device_id"]), "before": None,
@@ -187,7 +189,8 @@ async def record_received(session: AsyncSession, actor: str, rows: Sequence[dict
                    r["serial_number"], "imei": r["imei"], "order_id": _text(r["order_id"]),
                    "intake_exception": r["intake_exception"],
                    "holder_person_id": r.get("holder_person_id"),
-                   "holder_unit_id": r.get("holder_unit_id"), "unit_id": r.get("unit_id")}}
+                   "holder_unit_id": r.get("holder_unit_id"), "unit_id": r.get("unit_id"),
+                   **extra.get(r["device_id"], {})}}
         for r in rows])
     await add_events(session, [
         (DeviceReceived(device_id=r["device_id"], kind=r["kind"], model_id=r["model_id"],

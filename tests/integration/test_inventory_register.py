@@ -4,8 +4,9 @@ CSV import (all rows or none, with line numbers), listing with keyset pagination
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.events.catalogue import OrderCancelled, OrderLine
 from tests.integration.test_inventory_helpers import (
@@ -13,6 +14,7 @@ from tests.integration.test_inventory_helpers import (
     create_model,
     fulfilment,
     imei,
+    mdm,
     outbox,
     phone_line,
     processed,
@@ -143,7 +145,18 @@ async def test_bulk_receipt_is_all_or_nothing(system_inprocess: RunningSystem, t
 
 def _csv(*rows: str) -> bytes:
     return ("serial_number,model_id,imei,os_version,state,holder_person_id,holder_unit_id,"
-            "unit_id\n" + "\n".join(rows) + "\n").encode()
+            "unit_id,terms_acknowledged_at,acknowledged_by\n" + "\n".join(rows) + "\n").encode()
+
+
+async def _import(system: RunningSystem, it: dict[str, str], body: bytes) -> Any:
+    return await system.inventory.post("/v1/devices/import", content=body, headers={
+        **it, "content-type": "text/csv"}, params={"filename": "paper.csv"})
+
+
+async def _none_of(system: RunningSystem, it: dict[str, str], model_id: str) -> bool:
+    listed = await system.inventory.get("/v1/devices", params={"model_id": model_id},
+                                        headers=it)
+    return listed.json()["items"] == []
 
 
 async def test_csv_import_with_a_bad_row_names_the_line_and_imports_nothing(
@@ -179,8 +192,8 @@ async def test_csv_import_of_good_rows_registers_stock_and_issued_devices(
     tablet = (await create_model(system, it, kind="tablet", tier=None,
                                  platform="ipados"))["model_id"]
     body = _csv(f"{serial()},{m},{imei()},14,,,,",
-                f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT",
-                f"{serial()},{tablet},,17.2,issued,,SOC-HT,")
+                f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2024-03-01,",
+                f"{serial()},{tablet},,17.2,issued,,SOC-HT,,2024-03-01,bertil")
     response = await system.inventory.post("/v1/devices/import", content=body, headers={
         **it, "content-type": "text/csv"})
     assert response.status_code == 201, response.text
@@ -190,10 +203,110 @@ async def test_csv_import_of_good_rows_registers_stock_and_issued_devices(
     (held,) = [d for d in anna.json()["items"] if d["model_id"] == m]
     assert held["state"] == "issued" and held["unit_id"] == "SOC-HT"
     assert held["intake_exception"] == "imported from upload.csv"
-    issued = await outbox(system, "inventory.device-issued.v1", held["device_id"])
-    assert issued[0]["data"]["terms_acknowledged_at"] is None  # no B1 acknowledgement on file
+    assert len(await outbox(system, "inventory.device-issued.v1", held["device_id"])) == 1
     shared = await system.inventory.get("/v1/devices", params={"model_id": tablet}, headers=it)
     assert shared.json()["items"][0]["holder_unit_id"] == "SOC-HT"
+
+
+async def test_import_of_an_issued_device_enrols_it_and_stores_the_acknowledgement_b1_b2(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    m = (await create_model(system, it))["model_id"]
+    tablet = (await create_model(system, it, kind="tablet", tier=None,
+                                 platform="ipados"))["model_id"]
+    response = await _import(system, it, _csv(
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2023-05-03,",  # signed on paper
+        f"{serial()},{tablet},,17.2,issued,,SOC-HT,,2023-06-01T09:30+02:00,bertil"))
+    assert response.status_code == 201, response.text
+    (personal,) = (await system.inventory.get("/v1/devices", params={"model_id": m},
+                                              headers=it)).json()["items"]
+    device = (await system.inventory.get(f"/v1/devices/{personal['device_id']}",
+                                         headers=it)).json()
+    assert device["mdm_enrolment_id"] and mdm().is_managed(device["device_id"])  # rule B2
+    (ack,) = (await system.inventory.get(f"/v1/devices/{device['device_id']}/acknowledgements",
+                                         headers=it)).json()  # rule B1
+    on_paper = datetime(2023, 5, 3, tzinfo=ZoneInfo("Europe/Stockholm"))  # the day's start
+    assert datetime.fromisoformat(ack["acknowledged_at"]) == on_paper
+    assert (ack["person_id"], ack["recorded_by"], ack["terms_version"]) == (
+        "anna", "it-1", "B1-2020-10-22")
+    terms = (await system.inventory.get("/v1/terms/ownership", headers=it)).json()
+    assert ack["terms_sha256"] == terms["sha256"]
+    (issued,) = await outbox(system, "inventory.device-issued.v1", device["device_id"])
+    assert datetime.fromisoformat(issued["data"]["terms_acknowledged_at"]) == on_paper
+    assert issued["data"]["mdm_enrolment_id"] == device["mdm_enrolment_id"]
+    history = (await system.inventory.get(f"/v1/devices/{device['device_id']}/history",
+                                          headers=it)).json()
+    assert [h["action"] for h in history] == ["device.import"]
+    assert history[0]["after"]["acknowledgement_id"] == ack["acknowledgement_id"]
+    assert history[0]["after"]["mdm_enrolment_id"] == device["mdm_enrolment_id"]
+    (shared,) = (await system.inventory.get("/v1/devices", params={"model_id": tablet},
+                                            headers=it)).json()["items"]
+    assert shared["mdm_enrolment_id"] is not None
+    (unit_ack,) = (await system.inventory.get(
+        f"/v1/devices/{shared['device_id']}/acknowledgements", headers=it)).json()
+    assert unit_ack["person_id"] == "bertil"  # received it for the unit
+    assert datetime.fromisoformat(unit_ack["acknowledged_at"]) == datetime(
+        2023, 6, 1, 7, 30, tzinfo=UTC)
+
+
+async def test_import_of_an_issued_device_without_terms_acknowledged_at_imports_nothing_b1(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    m = (await create_model(system, it))["model_id"]
+    response = await _import(system, it, _csv(
+        f"{serial()},{m},{imei()},14,,,,",
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2024-03-01,",
+        f"{serial()},{m},{imei()},14,issued,bo,,SOC-HT,,"))  # line 4: no acknowledgement
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["line"] == 4
+    assert "terms_acknowledged_at" in error["message"] and "rule B1" in error["message"]
+    assert "POST /v1/devices/{id}/issue" in error["message"]  # what to do instead
+    assert await _none_of(system, it, m)
+
+
+async def test_import_refuses_a_wrong_acknowledgement_with_its_line_b1(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    m = (await create_model(system, it))["model_id"]
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    response = await _import(system, it, _csv(
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,{tomorrow},",  # line 2: in the future
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2024-03-01,bertil",  # 3: not the holder
+        f"{serial()},{m},{imei()},14,issued,,SOC-HT,,2024-03-01,",  # 4: shared, nobody named
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,1 March 2024,",  # 5: not ISO
+        f"{serial()},{m},{imei()},14,,,,,2024-03-01,",  # 6: in stock, acknowledged
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2019-06-01,",  # 7: older terms
+        f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2024-03-01,anna"))  # 8: fine
+    assert response.status_code == 422, response.text
+    lines = {e["line"]: e["message"] for e in response.json()["errors"]}
+    assert set(lines) == {2, 3, 4, 5, 6, 7}
+    assert "in the future" in lines[2]
+    assert "anna personally (rule B1)" in lines[3]
+    assert "acknowledged_by" in lines[4] and "SOC-HT" in lines[4]
+    assert "not a date" in lines[5]
+    assert "in stock" in lines[6] and "terms_acknowledged_at" in lines[6]
+    assert "B1-2020-10-22" in lines[7]
+    assert await _none_of(system, it, m)
+
+
+async def test_import_with_the_mdm_unavailable_imports_nothing_b2(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    m = (await create_model(system, it))["model_id"]
+    body = _csv(f"{serial()},{m},{imei()},14,,,,",
+                f"{serial()},{m},{imei()},14,issued,anna,,SOC-HT,2024-03-01,")
+    mdm().available = False
+    try:
+        response = await _import(system, it, body)
+    finally:
+        mdm().available = True
+    assert response.status_code == 503, response.text
+    detail = response.json()["detail"]
+    assert "MDM" in detail and "line 3" in detail and "nothing was imported" in detail
+    assert await _none_of(system, it, m)
+    again = await _import(system, it, body)  # the MDM is back: the same file goes in whole
+    assert again.status_code == 201 and again.json() == {"imported": 2, "issued": 1}
 
 
 async def test_listing_pages_with_a_cursor_and_filters(system_inprocess: RunningSystem,

@@ -35,6 +35,16 @@ from tests.system import RunningSystem, eventually
 YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
 
 
+async def _end_updates(system: RunningSystem, it: dict[str, str], model: dict[str, Any]) -> None:
+    """The manufacturer ends the model's security updates (rule C1): from today its devices are
+    consumed, and none is handed out while they wait for the sweep."""
+    body = {k: model[k] for k in ("manufacturer", "model", "kind", "tier", "platform",
+                                  "max_os_version", "catalogue_item_id")}
+    changed = await system.inventory.put(f"/v1/models/{model['model_id']}", headers=it,
+                                         json={**body, "security_updates_end": YESTERDAY})
+    assert changed.status_code == 200, changed.text
+
+
 async def _sweep(system: RunningSystem, it: dict[str, str]) -> dict[str, int]:
     response = await system.inventory.post("/v1/sweeps/consumed", headers=it)
     assert response.status_code == 200, response.text
@@ -44,7 +54,7 @@ async def _sweep(system: RunningSystem, it: dict[str, str]) -> dict[str, int]:
 async def test_c1_sweep_consumes_for_both_reasons_once_and_rerun_publishes_nothing(
         system: RunningSystem, token_for: Any) -> None:
     it = token_for("it-1", "it-service")
-    ended = await create_model(system, it, security_updates_end=YESTERDAY, max_os_version="14")
+    ended = await create_model(system, it, max_os_version="14")
     too_old = await create_model(system, it, max_os_version="12.1")
     healthy = await create_model(system, it, max_os_version="16")
     ended_ids = await receive(system, it, ended["model_id"], count=2)
@@ -54,6 +64,7 @@ async def test_c1_sweep_consumes_for_both_reasons_once_and_rerun_publishes_nothi
         "exception_reason": NO_ORDER, "holder_person_id": "erik", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("erik")})
     assert issued.status_code == 200, issued.text
+    await _end_updates(system, it, ended)
     order = approved(phone_line(too_old["model_id"]))
     await publish(system, order)
     reserved_line = await until_fulfilment(system, it, order.order_id, ["reserved"])
@@ -116,11 +127,19 @@ def _assert_like_add_event(envelope: dict[str, Any]) -> None:
 async def test_c1_c2_c3_consumed_device_is_never_issued_and_goes_to_the_supplier(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     system, it = system_inprocess, token_for("it-1", "it-service")
-    ended = await create_model(system, it, security_updates_end=YESTERDAY)
+    ended = await create_model(system, it)
     stock_id, held_id = await receive(system, it, ended["model_id"], count=2)
-    await system.inventory.post(f"/v1/devices/{held_id}/issue", headers=it, json={
+    held = await system.inventory.post(f"/v1/devices/{held_id}/issue", headers=it, json={
         "exception_reason": NO_ORDER, "holder_person_id": "frida", "unit_id": "SOC-HT",
         "acknowledgement": acknowledgement("frida")})
+    assert held.status_code == 200, held.text
+    await _end_updates(system, it, ended)
+    early = await system.inventory.post(f"/v1/devices/{stock_id}/issue", headers=it, json={
+        "exception_reason": NO_ORDER, "holder_person_id": "frida", "unit_id": "SOC-HT",
+        "acknowledgement": acknowledgement("frida")})
+    assert early.status_code == 422 and "C1" in early.json()["detail"], early.text
+    assert "security updates have ended" in early.json()["detail"]
+    assert (await device(system, it, stock_id))["state"] == "in-stock"
     await _sweep(system, it)
     await until_state(system, it, stock_id, "consumed")
 
@@ -164,7 +183,7 @@ async def test_c1_s4_sweep_abandons_the_open_repair_of_a_device_it_consumes(
     repair-completed, announces it) instead of leaving it open, unfinishable, for ever."""
     system, it = system_inprocess, token_for("it-1", "it-service")
     person = f"gun-{uuid.uuid4().hex[:8]}"
-    ended = await create_model(system, it, security_updates_end=YESTERDAY)
+    ended = await create_model(system, it)
     (device_id,) = await receive(system, it, ended["model_id"])
     issued = await system.inventory.post(f"/v1/devices/{device_id}/issue", headers=it, json={
         "exception_reason": NO_ORDER, "holder_person_id": person, "unit_id": "SOC-HT",
@@ -175,6 +194,7 @@ async def test_c1_s4_sweep_abandons_the_open_repair_of_a_device_it_consumes(
         "warning": {"person_id": person, "confirmed": True, "text_sha256": WARNING_SHA256}})
     assert taken.status_code == 201, taken.text
     repair_id = taken.json()["repair"]["repair_id"]
+    await _end_updates(system, it, ended)
 
     await _sweep(system, it)
     assert (await device(system, it, device_id))["state"] == "consumed"

@@ -142,9 +142,9 @@ def test_u9_a_lost_device_is_replaced_once_for_its_holder_by_the_same_kind() -> 
     anna, unit = Holder("anna", None), Holder(None, "SOC-HT")
 
     def check(**changed: Any) -> None:
-        domain.check_lost_replacement(DEVICE, **({
-            "state": "lost", "kind": "phone", "holder": anna, "replaced_by": None, "new": anna,
-            "new_kind": "phone"} | changed))
+        given: dict[str, Any] = {"state": "lost", "kind": "phone", "holder": anna,
+                                 "replaced_by": None, "new": anna, "new_kind": "phone"}
+        domain.check_lost_replacement(DEVICE, **(given | changed))
 
     check()
     check(holder=unit, new=unit)  # a shared device: the unit gets the replacement
@@ -247,3 +247,11 @@ def test_u4_u5_unknown_passcode_keeps_u4_open_and_a_serial_names_the_stranger() 
     (u5,) = domain.findings_for(imei=None, device_known=False, passcode_set=None,
                                 sims=[("8946", True)], serial_number="SN1")
     assert u5.rule == "U5" and "serial SN1" in u5.detail
+
+
+def test_c1_a_device_its_model_rule_consumed_is_not_handed_out_before_the_sweep() -> None:
+    domain.check_not_worn_out(DEVICE, "m-1", None)
+    with pytest.raises(RuleViolation, match=r"security updates have ended.*C1"):
+        domain.check_not_worn_out(DEVICE, "m-1", "security-updates-ended")
+    with pytest.raises(RuleViolation, match=r"app the job needs.*C1"):
+        domain.check_not_worn_out(DEVICE, "m-1", "required-app-unsupported")

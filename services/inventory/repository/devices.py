@@ -276,6 +276,11 @@ class AcknowledgementRepository:
         self.session.add(acknowledgement)
         await self.session.flush()
 
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """CSV import: the acknowledgements of many devices inserted just before, executemany."""
+        for start in range(0, len(rows), 1000):
+            await self.session.execute(insert(Acknowledgement), list(rows[start:start + 1000]))
+
     async def of_device(self, device_id: uuid.UUID) -> Sequence[Acknowledgement]:
         rows = await self.session.execute(
             select(Acknowledgement).where(Acknowledgement.device_id == device_id)
