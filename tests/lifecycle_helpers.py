@@ -122,10 +122,11 @@ async def publish(transport: Any, event: Event, *, at: datetime | None = None) -
     raise AssertionError("unreachable")
 
 
-def issued(device: uuid.UUID, person: str | None, unit: str, kind: str | None = "phone"
-           ) -> DeviceIssued:
+def issued(device: uuid.UUID, person: str | None, unit: str, kind: str | None = "phone",
+           replaces: uuid.UUID | None = None) -> DeviceIssued:
     return DeviceIssued(device_id=device, holder_person_id=person, unit_id=unit,
-                        issued_by="it-desk", kind=kind)  # type: ignore[arg-type]
+                        issued_by="it-desk", kind=kind,  # type: ignore[arg-type]
+                        replaces_device_id=replaces)
 
 
 def returned(device: uuid.UUID, person: str | None, unit: str,

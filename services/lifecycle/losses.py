@@ -30,7 +30,7 @@ from shared.events.catalogue import LossReported
 from shared.messaging.outbox import add_event
 
 LOSS_FIELDS = ("loss_id", "device_id", "person_id", "unit_id", "reported_by", "status",
-               "sim_blocked", "mdm_action")
+               "sim_blocked", "mdm_action", "replacement_device_id")
 
 
 def _snapshot(loss: LossCase) -> dict[str, object]:
@@ -92,6 +92,20 @@ async def record_inventory_action(session: AsyncSession, loss: LossCase, *, sim_
     loss.sim_blocked, loss.mdm_action = sim_blocked, mdm_action
     await session.flush()
     await record_audit(session, actor="inventory", action="loss.secured", object_type="loss",
+                       object_id=str(loss.loss_id), before=before, after=_snapshot(loss))
+
+
+async def replaced(session: AsyncSession, lost_device_id: uuid.UUID,
+                   replacement_device_id: uuid.UUID, *, actor: str) -> None:
+    """rule U9: inventory issued a replacement for the lost device; its loss case shows it (the
+    case stays open: the device is still lost until it turns up)."""
+    loss = await LossRepository(session).open_for_device(lost_device_id)
+    if loss is None or loss.replacement_device_id == replacement_device_id:
+        return
+    before = _snapshot(loss)
+    loss.replacement_device_id = replacement_device_id
+    await session.flush()
+    await record_audit(session, actor=actor, action="loss.replaced", object_type="loss",
                        object_id=str(loss.loss_id), before=before, after=_snapshot(loss))
 
 

@@ -186,6 +186,8 @@ class LossCase(Base):
     sim_blocked: Mapped[bool | None] = mapped_column(Boolean)  # from inventory's device-lost
     mdm_action: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # rule U9's replacement path: the device inventory issued in place of the lost one.
+    replacement_device_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         Index("uq_losses_open_device", "device_id", unique=True,

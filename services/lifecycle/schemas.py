@@ -172,4 +172,7 @@ class LossOut(BaseModel):
     sim_blocked: bool | None
     mdm_action: str | None
     closed_at: datetime | None
+    replacement_device_id: uuid.UUID | None = Field(
+        default=None, description="rule U9: the device IT service issued in place of the lost "
+                                  "one (same holder and kind, no new order)")
 

@@ -68,6 +68,37 @@ async def test_u9_the_holder_reports_a_loss_and_inventory_secures_the_device(
     await wait_cases(system, token_for, person, 1, "completed")
 
 
+async def test_u9_the_loss_case_shows_the_replacement_inventory_issued(
+        system: RunningSystem, token_for: Any) -> None:
+    """rule U9's replacement path: inventory's device-issued names the lost device it replaces;
+    the holder's open loss case shows the replacement and stays open until the device turns up."""
+    person, manager = new_id("E"), new_id("M")
+    phone, replacement = uuid.uuid4(), uuid.uuid4()
+    await hire(system.lifecycle, person, "SOC-A", manager, recorded_at=minutes(0))
+    await inject(system, issued(phone, person, "SOC-A"))
+    await wait_holding(system, token_for, person, phone)
+    reported = await system.lifecycle.post("/v1/losses", headers=token_for(person, "employee"),
+                                           json={"device_id": str(phone)})
+    assert reported.status_code == 201, reported.text
+    loss_id = reported.json()["loss_id"]
+    assert reported.json()["replacement_device_id"] is None
+    await inject(system, lost(phone, person, uuid.UUID(loss_id)))
+
+    async def loss_now() -> dict[str, Any]:
+        response = await system.lifecycle.get(f"/v1/losses/{loss_id}",
+                                              headers=token_for(manager, "employee"))
+        return response.json()  # type: ignore[no-any-return]
+
+    await inject(system, issued(replacement, person, "SOC-A", replaces=phone))
+    shown = await eventually(loss_now, lambda loss: loss["replacement_device_id"] is not None)
+    assert (shown["replacement_device_id"], shown["status"]) == (str(replacement), "open")
+    await wait_holding(system, token_for, person, replacement)
+
+    await inject(system, returned(phone, person, "SOC-A"))  # the lost one turns up after all
+    found = await eventually(loss_now, lambda loss: loss["status"] == "found")
+    assert found["replacement_device_id"] == str(replacement)
+
+
 async def test_u9_a_device_nobody_holds_cannot_be_reported_lost(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     response = await system_inprocess.lifecycle.post(
