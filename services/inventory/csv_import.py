@@ -266,8 +266,9 @@ async def _check_unique(session: AsyncSession, rows: list[Row], errors: list[dic
 async def _enrol(rows: list[Row], models: dict[str, DeviceModel], report: Progress) -> None:
     """rule B2: every imported issued device is enrolled once all rows are valid, before
     anything is written. The MDM refusing or not answering refuses the whole import. Enrolled
-    ones are not retired then: enrolment is idempotent per device, and a device already managed
-    before the import must stay managed."""
+    ones are not retired then: the MDM enrols a piece of hardware once (by serial number), so a
+    retry finds the same enrolments, and a device already managed before the import must stay
+    managed."""
     issued = [r for r in rows if r.acknowledgement is not None]
     for done, row in enumerate(issued, start=1):
         device = row.device

@@ -244,7 +244,8 @@ def issue_authority(device_id: uuid.UUID, *, order_id: uuid.UUID | None,
                     exception_reason: str | None) -> dict[str, str]:
     """rules O3, O1: what allows a hand-over, for the audit trail. Exactly one of: the approved
     order the device is reserved for, the repair it finishes or replaces in (S4, U8), the lost
-    device it replaces (U9; the head approved that one), or IT service's recorded exception."""
+    device it replaces like for like (U9; that one was handed out on its own ground), or IT
+    service's recorded exception."""
     given = {"order_id": order_id, "repair_id": repair_id,
              "replaces_lost_device_id": replaces_lost, "exception_reason": exception_reason}
     present = {name: str(value) for name, value in given.items() if value is not None}
@@ -260,11 +261,12 @@ def issue_authority(device_id: uuid.UUID, *, order_id: uuid.UUID | None,
     return present
 
 
-def check_lost_replacement(lost_id: uuid.UUID, *, state: str, kind: str,
+def check_lost_replacement(lost_id: uuid.UUID, *, state: str, kind: str, tier: str | None,
                            holder: Holder | None, replaced_by: uuid.UUID | None,
-                           new: Holder, new_kind: str) -> None:
-    """rule U9: a loss opens a replacement path — one device of the same kind for the same
-    holder (U8: the person, or the unit of a shared device), once."""
+                           new: Holder, new_kind: str, new_tier: str | None) -> None:
+    """rule U9: a loss opens a replacement path — one device of the same kind and tier for the
+    same holder (U8: the person, or the unit of a shared device), once per loss. Another tier
+    is a new need: ordered and approved (O3, O4)."""
     if state != "lost":
         raise RuleViolation(f"Device {lost_id} is {state}, not lost; only a lost device is "
                             "replaced this way (rule U9)")
@@ -276,9 +278,15 @@ def check_lost_replacement(lost_id: uuid.UUID, *, state: str, kind: str,
     if holder != new:
         raise RuleViolation(f"Lost device {lost_id} was held by {holder.describe}; its "
                             f"replacement goes to them, not to {new.describe} (rules U9, U8)")
-    if kind != new_kind:
-        raise RuleViolation(f"Lost device {lost_id} is a {kind}; its replacement must be a "
-                            f"{kind} too, not a {new_kind} (rule U9). Order anything else")
+    if (kind, tier) != (new_kind, new_tier):
+        raise RuleViolation(f"Lost device {lost_id} is {_a(kind, tier)}; its replacement must "
+                            f"be one too, not {_a(new_kind, new_tier)} (rule U9). Anything else "
+                            "is ordered and approved (rules O3, O4)")
+
+
+def _a(kind: str, tier: str | None) -> str:
+    words = f"{tier} {kind}" if tier else kind
+    return ("an " if words[0] in "aeiou" else "a ") + words
 
 
 def return_request_applies(holder: Holder | None, *, person_id: str | None,

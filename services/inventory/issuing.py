@@ -74,8 +74,11 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
     if order is not None:
         domain.check_reservation_recipient(device_id, new, order_unit_id=order.unit_id,
                                            recipient_person_id=order.recipient_person_id)
+    models = ModelRepository(session)
+    model = await models.get(device.model_id)
+    assert model is not None
     lost = None if data.replaces_lost_device_id is None else await losses.lost_device_to_replace(
-        session, data.replaces_lost_device_id, new=new, new_kind=device.kind)
+        session, data.replaces_lost_device_id, new=new, replacement=model, unit_id=data.unit_id)
     if new.unit_id and data.unit_id not in (None, new.unit_id):
         raise RuleViolation(f"A shared device belongs to the unit that holds it, "
                             f"{new.unit_id} (rule U8)")
@@ -87,9 +90,6 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
     ack = data.acknowledgement
     domain.check_acknowledgement(new, person_id=ack.person_id, accepted=ack.accepted,
                                  terms_sha256=ack.terms_sha256)
-    models = ModelRepository(session)
-    model = await models.get(device.model_id)
-    assert model is not None
     domain.check_not_worn_out(device_id, model.model_id, domain.consumed_reason(
         platform=model.platform, security_updates_end=model.security_updates_end,
         max_os_key=model.max_os_key, today=today(),
@@ -116,6 +116,8 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
         if unpaired:
             activated.append(await activate(session, unpaired[0], device=device, actor=actor))
             subscriptions.append(unpaired[0])
+    if lost is not None:
+        subscriptions += await losses.move_numbers(session, lost, device, actor)
     await session.flush()
     await audit_device(session, actor, "device.issue", device, before,
                        acknowledgement_id=str(acknowledgement.acknowledgement_id),
@@ -145,6 +147,8 @@ async def check_in(session: AsyncSession, *, actor: str, device_id: uuid.UUID, d
     await _settle_subscriptions(session, device, terminate=data.subscriptions == "terminate",
                                 actor=actor)
     return_case_id = data.return_case_id or device.open_return_case_id
+    # A lost device that turns up ends its loss: a later loss of it is replaced anew (U9).
+    replaced_by, device.replaced_by_device_id = device.replaced_by_device_id, None
     device.state, device.holder_person_id, device.holder_unit_id = target, None, None
     device.open_return_case_id = None
     wiped = await _wipe(device)
@@ -152,7 +156,8 @@ async def check_in(session: AsyncSession, *, actor: str, device_id: uuid.UUID, d
     await session.flush()
     await audit_device(session, actor, "device.check-in", device, before,
                        return_case_id=_text(return_case_id), wipe_command_id=device.wipe_command_id,
-                       subscriptions=data.subscriptions)
+                       subscriptions=data.subscriptions,
+                       **({"was_replaced_by": str(replaced_by)} if replaced_by else {}))
     if from_person is not None or unit_id is not None:
         await add_event(session, DeviceReturned(
             device_id=device_id, from_person_id=from_person, unit_id=unit_id or "",

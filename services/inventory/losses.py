@@ -13,11 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory import domain, ports
 from services.inventory.fulfilment import reopen_line_of
-from services.inventory.models import Device
+from services.inventory.models import Device, DeviceModel, Subscription
 from services.inventory.records import SYSTEM, audit_device, holder_of, snapshot, touch
-from services.inventory.repository import DeviceRepository, RepairRepository, TelephonyRepository
+from services.inventory.repository import (
+    DeviceRepository,
+    ModelRepository,
+    RepairRepository,
+    TelephonyRepository,
+)
 from shared.audit import record_audit
-from shared.errors import DomainError, RuleViolation
+from shared.errors import Conflict, DomainError, RuleViolation
 from shared.events.catalogue import DeviceLost, LossReported
 from shared.messaging.outbox import add_event
 
@@ -103,16 +108,55 @@ async def _block_sims(session: AsyncSession, device_id: uuid.UUID, holder_person
 
 
 async def lost_device_to_replace(session: AsyncSession, lost_id: uuid.UUID, *,
-                                 new: domain.Holder, new_kind: str) -> Device:
-    """rule U9: the lost device a hand-over replaces, locked so that a loss is replaced once."""
+                                 new: domain.Holder, replacement: DeviceModel,
+                                 unit_id: str | None) -> Device:
+    """rule U9: the lost device a hand-over replaces, locked so that a loss is replaced once.
+    `unit_id`: the unit the caller named for the replacement, if any."""
     lost = await DeviceRepository(session).get(lost_id, for_update=True)
     if lost is None:
         raise RuleViolation(f"Device {lost_id} (replaces_lost_device_id) is not in the register")
+    lost_model = await ModelRepository(session).get(lost.model_id)
     domain.check_lost_replacement(lost_id, state=lost.state, kind=lost.kind,
+                                  tier=lost_model.tier if lost_model else None,
                                   holder=holder_of(lost),
                                   replaced_by=lost.replaced_by_device_id, new=new,
-                                  new_kind=new_kind)
+                                  new_kind=replacement.kind, new_tier=replacement.tier)
+    if unit_id is not None and lost.unit_id not in (None, unit_id):
+        raise RuleViolation(f"The replacement belongs to the lost device's unit {lost.unit_id}, "
+                            f"not to {unit_id}: that unit pays for it; "
+                            "a device for another unit is ordered there (rules U9, O2)")
     return lost
+
+
+async def move_numbers(session: AsyncSession, lost: Device, replacement: Device, actor: str
+                       ) -> list[Subscription]:
+    """rule U9: the holder keeps their numbers. Each subscription of the lost device — and each
+    of the holder's that was paired with none, whose SIM the loss barred too — moves to a SIM
+    from stock (a SIM swap at the operator) in the replacement; the barred SIM is closed."""
+    telephony = TelephonyRepository(session)
+    subscriptions = list(await telephony.live_on_device(lost.device_id))
+    if lost.holder_person_id is not None:
+        subscriptions += await telephony.unpaired_active_of(lost.holder_person_id)
+    moved = []
+    for subscription in subscriptions:
+        old = await telephony.sim(subscription.sim_id)
+        if old is None or old.state != "blocked":
+            continue  # not barred by the loss: it is not in the lost device
+        new = await telephony.free_sim()
+        if new is None:
+            raise Conflict(f"No SIM in stock to move {subscription.msisdn} to: register SIMs "
+                           "(POST /v1/sims) and issue the replacement again (rule U9)")
+        await ports.operator().replace_sim(old.iccid, new.iccid, subscription.msisdn)
+        old.state, new.state = "terminated", "active"
+        subscription.sim_id, subscription.device_id = new.sim_id, replacement.device_id
+        await record_audit(session, actor=actor, action="subscription.sim-swap",
+                           object_type="subscription",
+                           object_id=str(subscription.subscription_id),
+                           before={"sim_iccid": old.iccid, "device_id": str(lost.device_id)},
+                           after={"sim_iccid": new.iccid,
+                                  "device_id": str(replacement.device_id)})
+        moved.append(subscription)
+    return moved
 
 
 async def record_replacement(session: AsyncSession, lost: Device, replacement: uuid.UUID,

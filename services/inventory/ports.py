@@ -58,7 +58,9 @@ class MdmPort(Protocol):
     """What inventory needs from a device management system (Intune, Jamf, …)."""
 
     async def enrol(self, device: MdmDevice) -> str:
-        """Put the device under management; returns the enrolment id. Idempotent per device."""
+        """Put the device under management; returns the enrolment id. Idempotent per device:
+        the hardware (its serial number) is enrolled once, as Intune's Autopilot and Apple's ADE
+        records are, so enrolling it again (a retry, a re-issue) returns the same enrolment."""
         ...
 
     async def wipe(self, enrolment_id: str) -> MdmCommand:
@@ -90,6 +92,11 @@ class OperatorPort(Protocol):
 
     async def terminate(self, iccid: str, msisdn: str) -> None: ...
 
+    async def replace_sim(self, old_iccid: str, new_iccid: str, msisdn: str) -> None:
+        """Move the number to a new SIM (a SIM swap, rule U9): the new SIM carries it at once;
+        the old one, barred, is closed for good. Idempotent."""
+        ...
+
 
 @dataclass
 class _Managed:
@@ -106,6 +113,7 @@ class MdmSimulator:
     auto_complete: bool = True
     available: bool = True
     devices: dict[str, _Managed] = field(default_factory=dict)
+    by_serial: dict[str, str] = field(default_factory=dict)  # serial number -> enrolment id
     commands: dict[str, tuple[MdmCommand, str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -123,7 +131,7 @@ class MdmSimulator:
 
     async def enrol(self, device: MdmDevice) -> str:
         self._check()
-        enrolment_id = f"mdm-{device.device_id}"
+        enrolment_id = self.by_serial.setdefault(device.serial_number, f"mdm-{device.device_id}")
         self.devices[enrolment_id] = _Managed(device)
         return enrolment_id
 
@@ -172,8 +180,8 @@ class MdmSimulator:
         self._apply(done, enrolment_id)
 
     def is_managed(self, device_id: str) -> bool:
-        managed = self.devices.get(f"mdm-{device_id}")
-        return managed is not None and managed.enrolled
+        return any(managed.enrolled for managed in self.devices.values()
+                   if managed.device.device_id == device_id)
 
 
 @dataclass
@@ -203,6 +211,13 @@ class OperatorSimulator:
     async def terminate(self, iccid: str, msisdn: str) -> None:
         self._check()
         self.sims[iccid] = "terminated"
+
+    async def replace_sim(self, old_iccid: str, new_iccid: str, msisdn: str) -> None:
+        self._check()
+        if self.sims.get(new_iccid) in ("blocked", "terminated"):
+            raise NotManaged(f"The operator refuses to move {msisdn} to SIM {new_iccid}: it is "
+                             f"{self.sims[new_iccid]}")
+        self.sims[old_iccid], self.sims[new_iccid] = "terminated", "active"
 
 
 @dataclass(frozen=True)

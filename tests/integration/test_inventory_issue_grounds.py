@@ -83,8 +83,10 @@ async def test_u9_a_loss_opens_a_replacement_path_for_the_same_holder_once(
     person, other = f"cecilia-{uuid.uuid4().hex[:8]}", f"david-{uuid.uuid4().hex[:8]}"
     phones = await create_model(system, it)
     tablets = await create_model(system, it, kind="tablet", tier=None, model="Galaxy Tab")
+    advanced = await create_model(system, it, tier="advanced", model="Galaxy S25")
     lost_id, spare, second = await receive(system, it, phones["model_id"], count=3)
     (tablet,) = await receive(system, it, tablets["model_id"])
+    (better,) = await receive(system, it, advanced["model_id"])
     assert (await _issue(system, it, lost_id, person, exception_reason=NO_ORDER)).is_success
 
     not_lost = await _issue(system, it, spare, person, replaces_lost_device_id=lost_id)
@@ -94,9 +96,14 @@ async def test_u9_a_loss_opens_a_replacement_path_for_the_same_holder_once(
     await until_state(system, it, lost_id, "lost")
 
     for device_id, holder, reason in ((spare, other, "goes to them"),
-                                      (tablet, person, "must be a phone")):
+                                      (tablet, person, "not a tablet"),
+                                      (better, person, "not an advanced phone")):
         refused = await _issue(system, it, device_id, holder, replaces_lost_device_id=lost_id)
         assert refused.status_code == 422 and reason in refused.json()["detail"], refused.text
+    elsewhere = await system.inventory.post(f"/v1/devices/{spare}/issue", headers=it, json={
+        "holder_person_id": person, "unit_id": "BUF-1", "acknowledgement": acknowledgement(person),
+        "replaces_lost_device_id": lost_id})
+    assert elsewhere.status_code == 422 and "unit SOC-HT" in elsewhere.json()["detail"]
     assert (await device(system, it, spare))["state"] == "in-stock"
     replaced = await system.inventory.post(f"/v1/devices/{spare}/issue", headers=it, json={
         "holder_person_id": person, "acknowledgement": acknowledgement(person),
@@ -113,3 +120,36 @@ async def test_u9_a_loss_opens_a_replacement_path_for_the_same_holder_once(
     again = await _issue(system, it, second, person, replaces_lost_device_id=lost_id)
     assert again.status_code == 409 and spare in again.json()["detail"], again.text
     assert (await device(system, it, second))["state"] == "in-stock"
+
+
+async def test_u9_a_found_device_lost_again_is_replaced_again(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule U9: "once" is per loss — a lost device that turns up and is checked in ends its loss,
+    and a later loss of it (by whoever holds it then) opens a replacement path of its own."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    anna, bo = f"anna-{uuid.uuid4().hex[:8]}", f"bo-{uuid.uuid4().hex[:8]}"
+    model = await create_model(system, it)
+    phone, first, second = await receive(system, it, model["model_id"], count=3)
+    assert (await _issue(system, it, phone, anna, exception_reason=NO_ORDER)).is_success
+
+    async def lose(holder: str) -> None:
+        await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(phone),
+                                           person_id=holder, reported_by=holder), phone)
+        await until_state(system, it, phone, "lost")
+
+    await lose(anna)
+    assert (await _issue(system, it, first, anna, replaces_lost_device_id=phone)).is_success
+    found = await system.inventory.post(f"/v1/devices/{phone}/check-in", headers=it,
+                                        json={"subscriptions": "terminate"})
+    assert found.status_code == 200, found.text
+    assert found.json()["replaced_by_device_id"] is None
+    (entry,) = [e for e in await audit_of(system, "device", phone)
+                if e["action"] == "device.check-in"]
+    assert entry["after"]["was_replaced_by"] == first
+    await until_state(system, it, phone, "in-stock")
+
+    assert (await _issue(system, it, phone, bo, exception_reason=NO_ORDER)).is_success
+    await lose(bo)
+    replaced = await _issue(system, it, second, bo, replaces_lost_device_id=phone)
+    assert replaced.status_code == 200, replaced.text
+    assert (await device(system, it, phone))["replaced_by_device_id"] == second

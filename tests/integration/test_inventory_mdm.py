@@ -11,6 +11,7 @@ from tests.integration.test_inventory_helpers import (
     NO_ORDER,
     acknowledgement,
     approved,
+    audit_of,
     create_model,
     device,
     fulfilment,
@@ -256,3 +257,36 @@ async def test_u5_a_stranger_device_known_by_serial_only_closes_when_fixed(
     assert other.status_code == 201 and len(await u5()) == 1  # not about that device
     fixed = await _report(system, token_for, {"serial_number": stranger, "sim_iccids": []})
     assert fixed.status_code == 201 and await u5() == []
+
+
+async def test_u9_the_replacement_keeps_the_holders_number_on_a_new_sim(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """rule U9's replacement path: the number of the lost phone's barred SIM moves to a SIM
+    from stock (a SIM swap at the operator) in the replacement; the barred SIM is closed."""
+    system, it = system_inprocess, token_for("it-1", "it-service")
+    person = f"eva-{uuid.uuid4().hex[:8]}"
+    lost_id, _, old_sim = await _issued_phone(system, it, person)
+    await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(lost_id),
+                                       person_id=person, reported_by=person), lost_id)
+    await until_state(system, it, lost_id, "lost")
+    assert operator().sims[old_sim] == "blocked"
+    lost = await device(system, it, lost_id)
+    (new_phone,) = await receive(system, it, lost["model_id"])
+    registered = await system.inventory.post("/v1/sims", headers=it, json={
+        "iccids": [iccid() for _ in range(3)]})
+    assert registered.status_code == 200, registered.text
+
+    replaced = await system.inventory.post(f"/v1/devices/{new_phone}/issue", headers=it, json={
+        "holder_person_id": person, "acknowledgement": acknowledgement(person),
+        "replaces_lost_device_id": lost_id})
+    assert replaced.status_code == 200, replaced.text
+    (subscription,) = replaced.json()["subscriptions"]
+    assert subscription["device_id"] == new_phone and subscription["state"] == "active"
+    (event,) = await outbox(system, "inventory.device-issued.v1", new_phone)
+    assert event["data"]["subscription_ids"] == [subscription["subscription_id"]]
+    assert operator().sims[old_sim] == "terminated"
+    (swap,) = [e for e in await audit_of(system, "subscription", subscription["subscription_id"])
+               if e["action"] == "subscription.sim-swap"]
+    new_sim = swap["after"]["sim_iccid"]
+    assert swap["before"] == {"sim_iccid": old_sim, "device_id": lost_id}
+    assert new_sim != old_sim and operator().sims[new_sim] == "active"

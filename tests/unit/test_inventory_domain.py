@@ -142,8 +142,9 @@ def test_u9_a_lost_device_is_replaced_once_for_its_holder_by_the_same_kind() -> 
     anna, unit = Holder("anna", None), Holder(None, "SOC-HT")
 
     def check(**changed: Any) -> None:
-        given: dict[str, Any] = {"state": "lost", "kind": "phone", "holder": anna,
-                                 "replaced_by": None, "new": anna, "new_kind": "phone"}
+        given: dict[str, Any] = {"state": "lost", "kind": "phone", "tier": "robust",
+                                 "holder": anna, "replaced_by": None, "new": anna,
+                                 "new_kind": "phone", "new_tier": "robust"}
         domain.check_lost_replacement(DEVICE, **(given | changed))
 
     check()
@@ -158,8 +159,11 @@ def test_u9_a_lost_device_is_replaced_once_for_its_holder_by_the_same_kind() -> 
         check(new=Holder("bertil", None))
     with pytest.raises(RuleViolation, match="goes to them"):
         check(new=unit)
-    with pytest.raises(RuleViolation, match="must be a phone"):
-        check(new_kind="tablet")
+    with pytest.raises(RuleViolation, match="robust phone; its replacement must be one too"):
+        check(new_kind="tablet", new_tier=None)
+    with pytest.raises(RuleViolation, match=r"not an advanced phone.*O4"):
+        check(new_tier="advanced")  # another tier is a new need: ordered and approved
+    check(kind="tablet", tier=None, new_kind="tablet", new_tier=None)
 
 
 def test_b1_acknowledgement_is_the_holders_own_of_the_current_terms() -> None:

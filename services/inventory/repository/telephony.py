@@ -39,15 +39,19 @@ class TelephonyRepository:
 
     async def free_sim_and_number(self) -> tuple[Sim, PhoneNumber] | None:
         """Lock one SIM in stock and one free number, oldest first; None when either is out."""
-        sim = (await self.session.execute(
-            select(Sim).where(Sim.state == "in-stock").order_by(Sim.created_at, Sim.sim_id)
-            .limit(1).with_for_update(skip_locked=True))).scalar_one_or_none()
+        sim = await self.free_sim()
         number = (await self.session.execute(
             select(PhoneNumber).where(PhoneNumber.state == "free").order_by(PhoneNumber.msisdn)
             .limit(1).with_for_update(skip_locked=True))).scalar_one_or_none()
         if sim is None or number is None:
             return None
         return sim, number
+
+    async def free_sim(self) -> Sim | None:
+        """Lock one SIM in stock, oldest first; None when there is none."""
+        return (await self.session.execute(
+            select(Sim).where(Sim.state == "in-stock").order_by(Sim.created_at, Sim.sim_id)
+            .limit(1).with_for_update(skip_locked=True))).scalar_one_or_none()
 
     async def set_number_state(self, msisdn: str, state: str) -> None:
         await self.session.execute(update(PhoneNumber).where(PhoneNumber.msisdn == msisdn)
