@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from shared.db import asyncpg_dsn
 from shared.events.base import encode, wrap
-from shared.runtime import freeze_startup_heap
+from shared.runtime import freeze_startup_heap, run_event_loop
 from tests.harness import Probe, start_probe, unit_event
 from tests.support.throwaway import throwaway_vhost
 
@@ -327,4 +327,4 @@ async def run(args: argparse.Namespace, broker_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_event_loop(main())  # as the services run (shared/cli.py)

@@ -37,7 +37,7 @@ from shared.db import asyncpg_dsn, combined
 from shared.events.base import encode, wrap
 from shared.events.catalogue import EmployeeHired, UnitRegistered
 from shared.messaging.transport import InProcessTransport
-from shared.runtime import create_app, freeze_startup_heap
+from shared.runtime import create_app, freeze_startup_heap, run_event_loop
 from shared.settings import CommonSettings, OrdersSettings
 
 COPIED = ("orders", "idempotency_keys", "audit_log", "outbox")
@@ -210,6 +210,6 @@ async def serve_bare(database_url: str, port: int) -> None:
 if __name__ == "__main__":
     kind, url, port_text, *rest = sys.argv[1:]
     if kind == "orders":
-        asyncio.run(serve_orders(url, int(port_text), rest[0], rest[1]))
+        run_event_loop(serve_orders(url, int(port_text), rest[0], rest[1]))
     else:
-        asyncio.run(serve_bare(url, int(port_text)))
+        run_event_loop(serve_bare(url, int(port_text)))

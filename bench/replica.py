@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from shared.runtime import freeze_startup_heap
+from shared.runtime import freeze_startup_heap, run_event_loop
 from tests.harness import start_probe
 
 
@@ -21,4 +21,4 @@ async def main(schema: str, database_url: str, broker_url: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:4]))
+    run_event_loop(main(*sys.argv[1:4]))  # as the services run (shared/cli.py)

@@ -21,7 +21,7 @@ from rich.console import Console
 from services.inventory import cli as inventory_cli
 from shared.auth import TokenVerifier, load_or_create_dev_key, mint_token
 from shared.messaging.transport import InProcessTransport, Transport
-from shared.runtime import ServiceSpec, create_app, freeze_startup_heap
+from shared.runtime import ServiceSpec, create_app, freeze_startup_heap, run_event_loop
 from shared.settings import (
     SERVICE_NAMES,
     SETTINGS_CLASSES,
@@ -173,7 +173,7 @@ def up() -> None:
         if transport is not None:
             await transport.close()
 
-    asyncio.run(main())
+    run_event_loop(main())
 
 
 @app.command()
@@ -190,7 +190,7 @@ def serve(service: Annotated[str, typer.Argument(help="orders | inventory | life
                       "(use `kommunmobil up` for the embedded default)[/red]")
         raise typer.Exit(2)
     served = _build(service, common, None, None)
-    asyncio.run(_serve_all([served], common.log_level))
+    run_event_loop(_serve_all([served], common.log_level))
 
 
 @app.command()
