@@ -20,6 +20,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import aio_pika
@@ -47,16 +49,28 @@ class Figures:
         return self.events / self.seconds
 
 
-async def raw_ceiling(broker_url: str, events: int, size: int) -> Figures:
-    """Publish with confirms and consume with manual acks at once, as the backbone does."""
+@asynccontextmanager
+async def raw_queue(broker_url: str, prefix: str
+                    ) -> AsyncIterator[tuple[aio_pika.abc.AbstractChannel,
+                                             aio_pika.abc.AbstractQueue]]:
+    """A quorum queue like ours, a channel with publisher confirms to publish to it, and one with
+    the backbone's prefetch to consume from it; the queue is deleted afterwards."""
     connection = await aio_pika.connect(broker_url)
     async with connection:
         publish_channel = await connection.channel(publisher_confirms=True)
         consume_channel = await connection.channel()
         await consume_channel.set_qos(prefetch_count=256)
         queue = await consume_channel.declare_queue(
-            f"bench.raw.{uuid.uuid4().hex[:8]}", durable=True,
-            arguments={"x-queue-type": "quorum"})
+            f"{prefix}.{uuid.uuid4().hex[:8]}", durable=True, arguments={"x-queue-type": "quorum"})
+        try:
+            yield publish_channel, queue
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+
+
+async def raw_ceiling(broker_url: str, events: int, size: int) -> Figures:
+    """Publish with confirms and consume with manual acks at once, as the backbone does."""
+    async with raw_queue(broker_url, "bench.raw") as (publish_channel, queue):
         done = asyncio.Event()
         received = 0
 
@@ -82,24 +96,17 @@ async def raw_ceiling(broker_url: str, events: int, size: int) -> Figures:
         await done.wait()
         elapsed = time.perf_counter() - started
         await queue.cancel(tag)
-        await queue.delete(if_unused=False, if_empty=False)
     return Figures(events, elapsed)
 
 
 async def raw_latency_at(broker_url: str, rate: float, seconds: float, warmup: float,
                          size: int) -> list[float]:
     """The raw path's latency at the backbone's measured rate, in the same run: every 10 ms a
-    tick's messages are published (persistent, each confirm awaited, as the relay does) and the
-    time from publish to the consumer's ack is taken. No database on either side, so what it
-    shows is the broker's own share: a broker or VM stall shows here as in the backbone's p99."""
-    connection = await aio_pika.connect(broker_url)
-    async with connection:
-        publish_channel = await connection.channel(publisher_confirms=True)
-        consume_channel = await connection.channel()
-        await consume_channel.set_qos(prefetch_count=256)
-        queue = await consume_channel.declare_queue(
-            f"bench.raw-latency.{uuid.uuid4().hex[:8]}", durable=True,
-            arguments={"x-queue-type": "quorum"})
+    tick's messages are published at once (persistent, on a channel with publisher confirms, as
+    the relay publishes) and the time from publish to the consumer's ack is taken. No database on
+    either side, so what it shows is the broker's own share: a broker or VM stall shows here as in
+    the backbone's p99."""
+    async with raw_queue(broker_url, "bench.raw-latency") as (publish_channel, queue):
         sent: dict[bytes, float] = {}
         latencies: list[float] = []
         padding = b"x" * max(0, size - 16)
@@ -133,7 +140,6 @@ async def raw_latency_at(broker_url: str, rate: float, seconds: float, warmup: f
         await asyncio.gather(*publishing)
         await asyncio.wait_for(all_in.wait(), 60)
         await queue.cancel(tag)
-        await queue.delete(if_unused=False, if_empty=False)
     return latencies
 
 
