@@ -278,7 +278,9 @@ def check_lost_replacement(lost_id: uuid.UUID, *, state: str, kind: str, tier: s
     if holder != new:
         raise RuleViolation(f"Lost device {lost_id} was held by {holder.describe}; its "
                             f"replacement goes to them, not to {new.describe} (rules U9, U8)")
-    if (kind, tier) != (new_kind, new_tier):
+    # A model without a tier (tablets; phones registered without one) is matched on its kind,
+    # but an advanced device is always a need of its own (O4).
+    if kind != new_kind or (new_tier != tier and (tier is not None or new_tier == "advanced")):
         raise RuleViolation(f"Lost device {lost_id} is {_a(kind, tier)}; its replacement must "
                             f"be one too, not {_a(new_kind, new_tier)} (rule U9). Anything else "
                             "is ordered and approved (rules O3, O4)")

@@ -244,12 +244,18 @@ async def activate(session: AsyncSession, subscription: Subscription, *, device:
                        before={"state": "reserved"},
                        after={"state": "active", "device_id": _text(subscription.device_id),
                               "holder_person_id": subscription.holder_person_id})
+    return activated_event(subscription, sim.iccid)
+
+
+def activated_event(subscription: Subscription, sim_iccid: str) -> SubscriptionActivated:
+    """`subscription-activated` as the subscription stands: also sent again when it moves to
+    another device or SIM, so that readers (lifecycle's holdings) follow it."""
     return SubscriptionActivated(
         subscription_id=subscription.subscription_id, phone_number=subscription.msisdn,
         unit_id=subscription.unit_id, holder_person_id=subscription.holder_person_id,
         calls=subscription.calls, sms=subscription.sms, mms=subscription.mms,
         data_gb=subscription.data_gb, order_id=subscription.order_id,
-        device_id=subscription.device_id, sim_iccid=sim.iccid, plan=subscription.plan,
+        device_id=subscription.device_id, sim_iccid=sim_iccid, plan=subscription.plan,
         cost_centre=subscription.cost_centre)
 
 

@@ -116,8 +116,8 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
         if unpaired:
             activated.append(await activate(session, unpaired[0], device=device, actor=actor))
             subscriptions.append(unpaired[0])
-    if lost is not None:
-        subscriptions += await losses.move_numbers(session, lost, device, actor)
+    swaps = [] if lost is None else await losses.move_numbers(session, lost, device, actor)
+    subscriptions += [swap.subscription for swap in swaps]
     await session.flush()
     await audit_device(session, actor, "device.issue", device, before,
                        acknowledgement_id=str(acknowledgement.acknowledgement_id),
@@ -134,6 +134,7 @@ async def issue(session: AsyncSession, *, actor: str, device_id: uuid.UUID, data
         subject=str(device_id))
     for event in activated:
         await add_event(session, event, subject=str(event.subscription_id))
+    await losses.swap_at_operator(swaps)  # last: see there
     return device, acknowledgement, subscriptions
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory import domain, ports
-from services.inventory.fulfilment import reopen_line_of
+from services.inventory.fulfilment import activated_event, reopen_line_of
 from services.inventory.models import Device, DeviceModel, Subscription
 from services.inventory.records import SYSTEM, audit_device, holder_of, snapshot, touch
 from services.inventory.repository import (
@@ -128,25 +129,35 @@ async def lost_device_to_replace(session: AsyncSession, lost_id: uuid.UUID, *,
     return lost
 
 
+@dataclass(frozen=True)
+class SimSwap:
+    """A number moving from a barred SIM to a new one, recorded and waiting for the operator."""
+
+    subscription: Subscription
+    old_iccid: str
+    new_iccid: str
+
+
 async def move_numbers(session: AsyncSession, lost: Device, replacement: Device, actor: str
-                       ) -> list[Subscription]:
-    """rule U9: the holder keeps their numbers. Each subscription of the lost device — and each
-    of the holder's that was paired with none, whose SIM the loss barred too — moves to a SIM
-    from stock (a SIM swap at the operator) in the replacement; the barred SIM is closed."""
+                       ) -> list[SimSwap]:
+    """rule U9: the holder keeps the lost device's numbers. Each of its subscriptions whose SIM
+    the loss barred moves to a SIM from stock in the replacement; the barred SIM is closed. The
+    register changes here, with every SIM locked first (too few in stock: 409, nothing changed);
+    the operator's SIM swaps are the caller's last step (`swap_at_operator`). A number kept from
+    an earlier device, paired with none, is not moved: nothing says it was in the lost one."""
     telephony = TelephonyRepository(session)
-    subscriptions = list(await telephony.live_on_device(lost.device_id))
-    if lost.holder_person_id is not None:
-        subscriptions += await telephony.unpaired_active_of(lost.holder_person_id)
-    moved = []
-    for subscription in subscriptions:
+    barred = []
+    for subscription in await telephony.live_on_device(lost.device_id):
         old = await telephony.sim(subscription.sim_id)
-        if old is None or old.state != "blocked":
-            continue  # not barred by the loss: it is not in the lost device
-        new = await telephony.free_sim()
-        if new is None:
-            raise Conflict(f"No SIM in stock to move {subscription.msisdn} to: register SIMs "
-                           "(POST /v1/sims) and issue the replacement again (rule U9)")
-        await ports.operator().replace_sim(old.iccid, new.iccid, subscription.msisdn)
+        if old is not None and old.state == "blocked":
+            barred.append((subscription, old))
+    fresh = await telephony.free_sims(len(barred)) if barred else []
+    if len(fresh) < len(barred):
+        raise Conflict(f"{len(barred)} SIMs are needed to move the lost device's numbers, "
+                       f"{len(fresh)} are in stock: register SIMs (POST /v1/sims) and issue the "
+                       "replacement again (rule U9)")
+    swaps = []
+    for (subscription, old), new in zip(barred, fresh, strict=True):
         old.state, new.state = "terminated", "active"
         subscription.sim_id, subscription.device_id = new.sim_id, replacement.device_id
         await record_audit(session, actor=actor, action="subscription.sim-swap",
@@ -155,8 +166,19 @@ async def move_numbers(session: AsyncSession, lost: Device, replacement: Device,
                            before={"sim_iccid": old.iccid, "device_id": str(lost.device_id)},
                            after={"sim_iccid": new.iccid,
                                   "device_id": str(replacement.device_id)})
-        moved.append(subscription)
-    return moved
+        await add_event(session, activated_event(subscription, new.iccid),
+                        subject=str(subscription.subscription_id))
+        swaps.append(SimSwap(subscription, old.iccid, new.iccid))
+    return swaps
+
+
+async def swap_at_operator(swaps: list[SimSwap]) -> None:
+    """The operator's part of `move_numbers`, last, so that only a failed commit can leave the
+    operator ahead of the register; the operator's swap is idempotent, so IT service's retry of
+    the replacement then settles it."""
+    for swap in swaps:
+        await ports.operator().replace_sim(swap.old_iccid, swap.new_iccid,
+                                           swap.subscription.msisdn)
 
 
 async def record_replacement(session: AsyncSession, lost: Device, replacement: uuid.UUID,

@@ -190,6 +190,7 @@ class OperatorSimulator:
 
     available: bool = True
     sims: dict[str, str] = field(default_factory=dict)  # iccid -> active | blocked | terminated
+    numbers: dict[str, str] = field(default_factory=dict)  # msisdn -> the iccid carrying it
 
     def _check(self) -> None:
         if not self.available:
@@ -202,7 +203,7 @@ class OperatorSimulator:
         if self.sims.get(iccid) in ("blocked", "terminated"):
             raise NotManaged(f"The operator refuses to activate SIM {iccid}: it is "
                              f"{self.sims[iccid]}")
-        self.sims[iccid] = "active"
+        self.sims[iccid], self.numbers[msisdn] = "active", iccid
 
     async def block(self, iccid: str) -> None:
         self._check()
@@ -211,13 +212,20 @@ class OperatorSimulator:
     async def terminate(self, iccid: str, msisdn: str) -> None:
         self._check()
         self.sims[iccid] = "terminated"
+        self.numbers.pop(msisdn, None)
 
     async def replace_sim(self, old_iccid: str, new_iccid: str, msisdn: str) -> None:
+        """The number moves to `new_iccid` from whichever SIM carries it (`old_iccid` unless an
+        earlier swap moved it already); that SIM is closed."""
         self._check()
+        carrying = self.numbers.get(msisdn, old_iccid)
+        if carrying == new_iccid:
+            return  # done before: a retry
         if self.sims.get(new_iccid) in ("blocked", "terminated"):
             raise NotManaged(f"The operator refuses to move {msisdn} to SIM {new_iccid}: it is "
                              f"{self.sims[new_iccid]}")
-        self.sims[old_iccid], self.sims[new_iccid] = "terminated", "active"
+        self.sims[carrying], self.sims[new_iccid] = "terminated", "active"
+        self.numbers[msisdn] = new_iccid
 
 
 @dataclass(frozen=True)

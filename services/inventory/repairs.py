@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory import domain, domain_support, issuing
+from services.inventory.fulfilment import activated_event
 from services.inventory.models import Device
 from services.inventory.models_people import Repair
 from services.inventory.records import audit_device, snapshot, touch
@@ -139,6 +140,11 @@ async def replace(session: AsyncSession, *, actor: str, repair_id: uuid.UUID,
                            object_id=str(subscription.subscription_id),
                            before={"device_id": str(old.device_id)},
                            after={"device_id": str(new.device_id), "repair_id": str(repair_id)})
+        # Announced as it now stands, so that readers (lifecycle's holdings) follow the move.
+        sim = await TelephonyRepository(session).sim(subscription.sim_id)
+        assert sim is not None
+        await add_event(session, activated_event(subscription, sim.iccid),
+                        subject=str(subscription.subscription_id))
     await _finish(session, repair, actor=actor, outcome="replaced",
                   replacement=replacement_device_id)
     return repair, old, new

@@ -273,11 +273,22 @@ def corrected_demand(case: ReturnDemand, *, replaced: ReturnDemand, demand: Retu
     case, its due date tells: only the corrected event gave it exactly that date. A case of an
     earlier move or employment keeps its date and receiver, so an overdue one stays overdue.
     """
-    if (case.reason, case.due_date) != (replaced.reason, replaced.due_date):
+    if case.reason != replaced.reason or case.due_date not in dates_given_by(replaced):
         return None
     if (case.due_date, case.receiver) == (demand.due_date, demand.receiver):
         return None
     return ReturnDemand(case.reason, demand.due_date, demand.receiver)
+
+
+def dates_given_by(replaced: ReturnDemand) -> tuple[date, ...]:
+    """The due dates an HR event gave the cases it opened. Before release 2026-12-06 (ninth
+    session) a transfer's case was due on the move's first day, one day after the last day in
+    the unit left that it is due on now (rule U7); such a case, still open, is its move's too. Its
+    date is left as it was given, rather than moved by a migration that cannot tell it from a
+    date another rule set."""
+    if replaced.reason == "transferred":
+        return replaced.due_date, replaced.due_date + timedelta(days=1)
+    return (replaced.due_date,)
 
 
 def earlier_due(current: date, demanded: date) -> date | None:

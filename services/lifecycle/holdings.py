@@ -69,7 +69,7 @@ async def apply_issued(session: AsyncSession, event: DeviceIssued, at: datetime,
     await lock(session, "device", event.device_id)
     await _lock_people(session, event.holder_person_id)
     if event.replaces_device_id is not None:  # whatever came since: the loss was replaced
-        await losses.replaced(session, event.replaces_device_id, event.device_id,
+        await losses.replaced(session, event.replaces_device_id, event.device_id, at,
                               actor=event.issued_by)
     holding = await holdings.get(event.device_id)
     if holding is not None and at <= holding.event_time:

@@ -96,11 +96,12 @@ async def record_inventory_action(session: AsyncSession, loss: LossCase, *, sim_
 
 
 async def replaced(session: AsyncSession, lost_device_id: uuid.UUID,
-                   replacement_device_id: uuid.UUID, *, actor: str) -> None:
-    """rule U9: inventory issued a replacement for the lost device; its loss case shows it (the
-    case stays open: the device is still lost until it turns up)."""
-    loss = await LossRepository(session).open_for_device(lost_device_id)
-    if loss is None or loss.replacement_device_id == replacement_device_id:
+                   replacement_device_id: uuid.UUID, when: datetime, *, actor: str) -> None:
+    """rule U9: inventory issued a replacement for the lost device; the loss it replaces (the
+    newest reported before the issue) shows it. That case stays open until the device turns up;
+    it may have turned up already when this event is applied late, so a found case counts too."""
+    loss = await LossRepository(session).latest_for_device(lost_device_id, reported_before=when)
+    if loss is None or loss.replacement_device_id is not None:
         return
     before = _snapshot(loss)
     loss.replacement_device_id = replacement_device_id

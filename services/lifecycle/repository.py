@@ -312,6 +312,15 @@ class LossRepository:
                  .with_for_update().execution_options(populate_existing=True))
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def latest_for_device(self, device_id: uuid.UUID, *, reported_before: datetime
+                                ) -> LossCase | None:
+        """The device's newest loss reported before a moment, open or closed, locked."""
+        query = (select(LossCase)
+                 .where(LossCase.device_id == device_id, LossCase.reported_at <= reported_before)
+                 .order_by(LossCase.reported_at.desc()).limit(1)
+                 .with_for_update().execution_options(populate_existing=True))
+        return (await self.session.execute(query)).scalar_one_or_none()
+
     async def add(self, loss: LossCase) -> None:
         self.session.add(loss)
         await self.session.flush()

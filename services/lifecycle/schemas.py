@@ -174,5 +174,5 @@ class LossOut(BaseModel):
     closed_at: datetime | None
     replacement_device_id: uuid.UUID | None = Field(
         default=None, description="rule U9: the device IT service issued in place of the lost "
-                                  "one (same holder and kind, no new order)")
+                                  "one (same holder, kind and tier; no new order)")
 

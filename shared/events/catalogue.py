@@ -412,7 +412,8 @@ class DeviceIssued(_Inventory):
     # order, and rule U5 needs to know whether a holder has a device a SIM can go into.
     kind: DeviceKind | None = None
     model_id: str | None = None
-    subscription_ids: tuple[uuid.UUID, ...] = ()  # activated with this device
+    # activated with this device, or moved into it from the lost one it replaces (U9)
+    subscription_ids: tuple[uuid.UUID, ...] = ()
     mdm_enrolment_id: str | None = None  # rule B2
     replaces_device_id: uuid.UUID | None = None  # rule U9: the lost device this one replaces
 

@@ -259,34 +259,69 @@ async def test_u5_a_stranger_device_known_by_serial_only_closes_when_fixed(
     assert fixed.status_code == 201 and await u5() == []
 
 
-async def test_u9_the_replacement_keeps_the_holders_number_on_a_new_sim(
+async def test_u9_the_replacement_keeps_the_holders_numbers_on_new_sims(
         system_inprocess: RunningSystem, token_for: Any) -> None:
-    """rule U9's replacement path: the number of the lost phone's barred SIM moves to a SIM
-    from stock (a SIM swap at the operator) in the replacement; the barred SIM is closed."""
+    """rule U9's replacement path: every number of the lost phone whose SIM the loss barred moves
+    to a SIM of its own from stock (a SIM swap at the operator) in the replacement, announced as
+    the subscription now stands; a number kept from an earlier phone is not moved."""
     system, it = system_inprocess, token_for("it-1", "it-service")
     person = f"eva-{uuid.uuid4().hex[:8]}"
-    lost_id, _, old_sim = await _issued_phone(system, it, person)
+    kept_phone, _, kept_sim = await _issued_phone(system, it, person)
+    back = await system.inventory.post(f"/v1/devices/{kept_phone}/check-in", headers=it,
+                                       json={"subscriptions": "keep"})
+    assert back.status_code == 200, back.text
+    lost_id, _, first_sim = await _issued_phone(system, it, person)
+    # A second number in the same phone (a dual-SIM phone): ordered alone, activated into it.
+    order = approved(OrderLine(catalogue_item_id="sub", kind="subscription"), person=person)
+    await publish(system, order)
+    (line,) = (await stock_until(system, it, order.order_id, ["reserved"]))["lines"]
+    second = await system.inventory.post(
+        f"/v1/subscriptions/{line['subscription_id']}/activate", headers=it,
+        json={"device_id": lost_id})
+    assert second.status_code == 200, second.text
+    (activated,) = await outbox(system, "inventory.subscription-activated.v1",
+                                line["subscription_id"])
+    second_sim = activated["data"]["sim_iccid"]
+
     await publish(system, LossReported(loss_id=uuid.uuid4(), device_id=uuid.UUID(lost_id),
                                        person_id=person, reported_by=person), lost_id)
     await until_state(system, it, lost_id, "lost")
-    assert operator().sims[old_sim] == "blocked"
+    assert {operator().sims[s] for s in (first_sim, second_sim, kept_sim)} == {"blocked"}
     lost = await device(system, it, lost_id)
     (new_phone,) = await receive(system, it, lost["model_id"])
     registered = await system.inventory.post("/v1/sims", headers=it, json={
-        "iccids": [iccid() for _ in range(3)]})
+        "iccids": [iccid() for _ in range(4)]})
     assert registered.status_code == 200, registered.text
 
     replaced = await system.inventory.post(f"/v1/devices/{new_phone}/issue", headers=it, json={
         "holder_person_id": person, "acknowledgement": acknowledgement(person),
         "replaces_lost_device_id": lost_id})
     assert replaced.status_code == 200, replaced.text
-    (subscription,) = replaced.json()["subscriptions"]
-    assert subscription["device_id"] == new_phone and subscription["state"] == "active"
-    (event,) = await outbox(system, "inventory.device-issued.v1", new_phone)
-    assert event["data"]["subscription_ids"] == [subscription["subscription_id"]]
-    assert operator().sims[old_sim] == "terminated"
-    (swap,) = [e for e in await audit_of(system, "subscription", subscription["subscription_id"])
-               if e["action"] == "subscription.sim-swap"]
-    new_sim = swap["after"]["sim_iccid"]
-    assert swap["before"] == {"sim_iccid": old_sim, "device_id": lost_id}
-    assert new_sim != old_sim and operator().sims[new_sim] == "active"
+    moved = replaced.json()["subscriptions"]
+    assert len(moved) == 2 and {s["device_id"] for s in moved} == {new_phone}
+    (issued,) = await outbox(system, "inventory.device-issued.v1", new_phone)
+    assert sorted(issued["data"]["subscription_ids"]) == sorted(
+        s["subscription_id"] for s in moved)
+    new_sims = set()
+    for subscription, old_sim in zip(sorted(moved, key=lambda s: s["subscription_id"]),
+                                     _sims_in_order(moved, first_sim, second_sim, line),
+                                     strict=True):
+        (swap,) = [e for e in await audit_of(system, "subscription",
+                                             subscription["subscription_id"])
+                   if e["action"] == "subscription.sim-swap"]
+        assert swap["before"] == {"sim_iccid": old_sim, "device_id": lost_id}
+        new_sim = swap["after"]["sim_iccid"]
+        assert operator().sims[old_sim] == "terminated" and operator().sims[new_sim] == "active"
+        announced = (await outbox(system, "inventory.subscription-activated.v1",
+                                  subscription["subscription_id"]))[-1]["data"]
+        assert (announced["device_id"], announced["sim_iccid"]) == (new_phone, new_sim)
+        new_sims.add(new_sim)
+    assert len(new_sims) == 2  # a SIM of its own for each number
+    assert operator().sims[kept_sim] == "blocked"  # kept from the earlier phone: not moved
+
+
+def _sims_in_order(moved: list[dict[str, Any]], first_sim: str, second_sim: str,
+                   line: dict[str, Any]) -> list[str]:
+    """The old SIM of each moved subscription, in the order of their ids."""
+    return [second_sim if s["subscription_id"] == line["subscription_id"] else first_sim
+            for s in sorted(moved, key=lambda s: s["subscription_id"])]

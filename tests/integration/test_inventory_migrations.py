@@ -21,8 +21,8 @@ MIGRATIONS = Path(services.inventory.__file__).parent / "migrations"
 
 async def test_s4_u9_c1_repairs_left_open_by_a_loss_or_the_sweep_are_abandoned() -> None:
     """Before inventory_0005 a device lost or consumed in repair left its repair open, which
-    blocks every later intake of it: the upgrade closes those as `abandoned`, audited; a repair
-    whose device is still in repair stays open."""
+    blocks every later intake of it, also once it turned up and went back to stock: the upgrade
+    closes those as `abandoned`, audited; a repair whose device is still in repair stays open."""
     async with throwaway_database(ADMIN_DATABASE_URL, "km_migration") as url:
         await asyncio.to_thread(command.upgrade,
                                 alembic_config("inventory", MIGRATIONS, url), "inventory_0006")
@@ -35,14 +35,14 @@ async def test_s4_u9_c1_repairs_left_open_by_a_loss_or_the_sweep_are_abandoned()
                 date(2030, 1, 1))
             repairs = {}
             for state, reason in (("lost", None), ("consumed", "security-updates-ended"),
-                                  ("in-repair", None)):
+                                  ("in-stock", None), ("in-repair", None)):
                 device_id, repair_id = uuid.uuid4(), uuid.uuid4()
                 await connection.execute(
                     "INSERT INTO inventory.devices (device_id, kind, model_id, serial_number, "
                     "state, holder_person_id, unit_id, intake_exception, received_by, "
-                    "consumed_reason, consumed_on) VALUES ($1, 'phone', 'm-1', $2, $3, 'p-1', "
-                    "'SOC-A', 'bought before the register', 'it-1', $4, $5)",
-                    device_id, f"SN-{state}", state, reason,
+                    "consumed_reason, consumed_on) VALUES ($1, 'phone', 'm-1', $2, $3, $4, "
+                    "'SOC-A', 'bought before the register', 'it-1', $5, $6)",
+                    device_id, f"SN-{state}", state, None if state == "in-stock" else "p-1", reason,
                     date(2026, 1, 1) if reason else None)
                 await connection.execute(
                     "INSERT INTO inventory.repairs (repair_id, device_id, fault, "
@@ -61,7 +61,9 @@ async def test_s4_u9_c1_repairs_left_open_by_a_loss_or_the_sweep_are_abandoned()
             await connection.close()
     assert states == {"lost": ("abandoned", "migration:inventory_0007"),
                       "consumed": ("abandoned", "migration:inventory_0007"),
+                      "in-stock": ("abandoned", "migration:inventory_0007"),
                       "in-repair": ("in-repair", None)}
     assert sorted(tuple(row) for row in audit) == sorted([
         (str(repairs["lost"]), "repair.abandoned", "device-lost"),
-        (str(repairs["consumed"]), "repair.abandoned", "device-consumed")])
+        (str(repairs["consumed"]), "repair.abandoned", "device-consumed"),
+        (str(repairs["in-stock"]), "repair.abandoned", "device-left-repair")])

@@ -239,6 +239,9 @@ async def test_u8_a_replacement_after_repair_is_return_and_new_issue(
     subscription = await system.inventory.get(f"/v1/subscriptions/{phone['subscription_id']}",
                                               headers=it)
     assert subscription.json()["device_id"] == spare  # the number moves with the holder
+    announced = (await outbox(system, "inventory.subscription-activated.v1",
+                              phone["subscription_id"]))[-1]  # as it now stands (lifecycle)
+    assert announced["data"]["device_id"] == spare
     # The old device cannot be handed to anyone from repair: it goes back to stock first.
     stray = await system.inventory.post(f"/v1/devices/{phone['device_id']}/issue", headers=it,
                                         json={"exception_reason": NO_ORDER,

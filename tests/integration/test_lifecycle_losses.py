@@ -99,6 +99,32 @@ async def test_u9_the_loss_case_shows_the_replacement_inventory_issued(
     assert found["replacement_device_id"] == str(replacement)
 
 
+async def test_u9_a_replacement_applied_after_the_device_turned_up_still_shows(
+        system_inprocess: RunningSystem, token_for: Any) -> None:
+    """Events of two devices are applied in any order: the replacement's device-issued, applied
+    after the lost device's return closed the loss as found, still lands on that loss."""
+    system, person, manager = system_inprocess, new_id("E"), new_id("M")
+    phone, replacement = uuid.uuid4(), uuid.uuid4()
+    await hire(system.lifecycle, person, "SOC-A", manager, recorded_at=minutes(0))
+    await inject(system, issued(phone, person, "SOC-A"))
+    await wait_holding(system, token_for, person, phone)
+    reported = await system.lifecycle.post("/v1/losses", headers=token_for(person, "employee"),
+                                           json={"device_id": str(phone)})
+    assert reported.status_code == 201, reported.text
+    loss_id = reported.json()["loss_id"]
+
+    async def loss_now() -> dict[str, Any]:
+        response = await system.lifecycle.get(f"/v1/losses/{loss_id}",
+                                              headers=token_for(person, "employee"))
+        return response.json()  # type: ignore[no-any-return]
+
+    await inject(system, returned(phone, person, "SOC-A"))
+    await eventually(loss_now, lambda loss: loss["status"] == "found")
+    await inject(system, issued(replacement, person, "SOC-A", replaces=phone))
+    shown = await eventually(loss_now, lambda loss: loss["replacement_device_id"] is not None)
+    assert (shown["replacement_device_id"], shown["status"]) == (str(replacement), "found")
+
+
 async def test_u9_a_device_nobody_holds_cannot_be_reported_lost(
         system_inprocess: RunningSystem, token_for: Any) -> None:
     response = await system_inprocess.lifecycle.post(

@@ -164,6 +164,9 @@ def test_u9_a_lost_device_is_replaced_once_for_its_holder_by_the_same_kind() -> 
     with pytest.raises(RuleViolation, match=r"not an advanced phone.*O4"):
         check(new_tier="advanced")  # another tier is a new need: ordered and approved
     check(kind="tablet", tier=None, new_kind="tablet", new_tier=None)
+    check(tier=None, new_tier="standard")  # a phone registered without a tier
+    with pytest.raises(RuleViolation, match=r"not an advanced phone.*O4"):
+        check(tier=None, new_tier="advanced")
 
 
 def test_b1_acknowledgement_is_the_holders_own_of_the_current_terms() -> None:

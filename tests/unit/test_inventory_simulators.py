@@ -29,5 +29,12 @@ async def test_u9_a_sim_swap_moves_the_number_and_closes_the_old_sim() -> None:
     await operator.block("old")
     await operator.replace_sim("old", "new", "+46700000001")
     assert operator.sims == {"old": "terminated", "new": "active"}
+    assert operator.numbers == {"+46700000001": "new"}
+    await operator.replace_sim("old", "new", "+46700000001")  # a retry changes nothing
+    assert operator.sims == {"old": "terminated", "new": "active"}
     with pytest.raises(NotManaged):
         await operator.replace_sim("new", "old", "+46700000001")  # a closed SIM takes nothing
+    # A retry after the register lost the first swap: the number moves on from the SIM that
+    # carries it, which is closed.
+    await operator.replace_sim("old", "newer", "+46700000001")
+    assert (operator.sims["new"], operator.sims["newer"]) == ("terminated", "active")

@@ -42,6 +42,21 @@ def test_u7_a_correction_moves_only_the_cases_the_corrected_event_opened() -> No
     assert domain.corrected_demand(opened, replaced=replaced, demand=opened) is None  # same
 
 
+def test_u7_a_transfer_case_opened_before_the_last_day_rule_still_follows_its_move() -> None:
+    """Before the release of 2026-12-06 the move B→C on 06-01 made its case due 06-01 itself:
+    a correction to 06-15 still finds it (and moves it to the last day, 06-14); an end's case due
+    06-01 is not a transfer's and keeps its date."""
+    replaced = domain.transfer_demand(date(2026, 6, 1), "M-B")
+    demand = domain.transfer_demand(date(2026, 6, 15), "M-B")
+    legacy = ReturnDemand("transferred", date(2026, 6, 1), "M-B")
+    assert domain.corrected_demand(legacy, replaced=replaced, demand=demand) == demand
+    ended = ReturnDemand(ENDED, date(2026, 6, 1), "M-B")
+    assert domain.corrected_demand(ended, replaced=ReturnDemand(ENDED, date(2026, 5, 31), "M-B"),
+                                   demand=ReturnDemand(ENDED, date(2026, 6, 14), "M-B")) is None
+    two_days = ReturnDemand("transferred", date(2026, 6, 2), "M-B")
+    assert domain.corrected_demand(two_days, replaced=replaced, demand=demand) is None
+
+
 def test_u7_a_corrected_receiver_readdresses_the_cases_of_that_end() -> None:
     """rule U7: the same last day to another manager readdresses the end's cases only."""
     replaced = ReturnDemand(ENDED, date(2026, 6, 30), "M-WRONG")

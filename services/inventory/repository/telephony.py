@@ -39,7 +39,7 @@ class TelephonyRepository:
 
     async def free_sim_and_number(self) -> tuple[Sim, PhoneNumber] | None:
         """Lock one SIM in stock and one free number, oldest first; None when either is out."""
-        sim = await self.free_sim()
+        sim = next(iter(await self.free_sims(1)), None)
         number = (await self.session.execute(
             select(PhoneNumber).where(PhoneNumber.state == "free").order_by(PhoneNumber.msisdn)
             .limit(1).with_for_update(skip_locked=True))).scalar_one_or_none()
@@ -47,11 +47,12 @@ class TelephonyRepository:
             return None
         return sim, number
 
-    async def free_sim(self) -> Sim | None:
-        """Lock one SIM in stock, oldest first; None when there is none."""
+    async def free_sims(self, count: int) -> Sequence[Sim]:
+        """Lock up to `count` SIMs in stock, oldest first, in one statement (a SIM this
+        transaction locked but has not flushed yet would otherwise come back again)."""
         return (await self.session.execute(
             select(Sim).where(Sim.state == "in-stock").order_by(Sim.created_at, Sim.sim_id)
-            .limit(1).with_for_update(skip_locked=True))).scalar_one_or_none()
+            .limit(count).with_for_update(skip_locked=True))).scalars().all()
 
     async def set_number_state(self, msisdn: str, state: str) -> None:
         await self.session.execute(update(PhoneNumber).where(PhoneNumber.msisdn == msisdn)

@@ -2,8 +2,10 @@
 
 Until inventory_0005 a device in an open repair that was reported lost or consumed left
 `in-repair` while its repair stayed open, and an open repair blocks every later intake of the device
-for good (one open repair per device). Since then both close it as `abandoned`; this closes the
-ones left from before the same way, audited as by the sweep and the loss handler.
+for good (one open repair per device) — also after the device turned up and went back to stock.
+Since then both close it as `abandoned`; this closes the ones left from before the same way: every
+open repair of a device that is no longer `in-repair`, audited as by the sweep and the loss
+handler.
 
 Revision ID: inventory_0007
 Revises: inventory_0006
@@ -25,15 +27,18 @@ def upgrade() -> None:
             UPDATE {SCHEMA}.repairs r
             SET state = 'abandoned', closed_by = '{ACTOR}', closed_at = now()
             FROM {SCHEMA}.devices d
-            WHERE r.device_id = d.device_id AND r.state = 'in-repair'
-              AND d.state IN ('lost', 'consumed', 'handed-to-supplier')
+            WHERE r.device_id = d.device_id AND r.state = 'in-repair' AND d.state <> 'in-repair'
             RETURNING r.repair_id, r.device_id, d.state AS device_state
         )
         INSERT INTO {SCHEMA}.audit_log (actor, action, object_type, object_id, before, after)
         SELECT '{ACTOR}', 'repair.abandoned', 'repair', a.repair_id::text,
                jsonb_build_object('state', 'in-repair'),
-               jsonb_build_object('state', 'abandoned', 'because', 'device-' || a.device_state,
-                                  'device_id', a.device_id)
+               jsonb_build_object('state', 'abandoned', 'because',
+                                  CASE WHEN a.device_state = 'lost' THEN 'device-lost'
+                                       WHEN a.device_state IN ('consumed', 'handed-to-supplier')
+                                       THEN 'device-consumed'
+                                       ELSE 'device-left-repair' END,
+                                  'device_id', a.device_id, 'device_state', a.device_state)
         FROM abandoned a""")
 
 
