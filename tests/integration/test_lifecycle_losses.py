@@ -5,6 +5,7 @@ case is not escalated; the device back in inventory's hands closes the loss as f
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -68,12 +69,13 @@ async def test_u9_the_holder_reports_a_loss_and_inventory_secures_the_device(
     await wait_cases(system, token_for, person, 1, "completed")
 
 
-async def test_u9_the_loss_case_shows_the_replacement_inventory_issued(
-        system: RunningSystem, token_for: Any) -> None:
-    """rule U9's replacement path: inventory's device-issued names the lost device it replaces;
-    the holder's open loss case shows the replacement and stays open until the device turns up."""
-    person, manager = new_id("E"), new_id("M")
-    phone, replacement = uuid.uuid4(), uuid.uuid4()
+LossView = Callable[[], Awaitable[dict[str, Any]]]
+
+
+async def _reported_loss(system: RunningSystem, token_for: Any, person: str, manager: str,
+                         phone: uuid.UUID) -> tuple[dict[str, Any], LossView]:
+    """`person` of SOC-A holds `phone` and reports it lost: the loss, and its view by the manager
+    as it now stands."""
     await hire(system.lifecycle, person, "SOC-A", manager, recorded_at=minutes(0))
     await inject(system, issued(phone, person, "SOC-A"))
     await wait_holding(system, token_for, person, phone)
@@ -81,13 +83,24 @@ async def test_u9_the_loss_case_shows_the_replacement_inventory_issued(
                                            json={"device_id": str(phone)})
     assert reported.status_code == 201, reported.text
     loss_id = reported.json()["loss_id"]
-    assert reported.json()["replacement_device_id"] is None
-    await inject(system, lost(phone, person, uuid.UUID(loss_id)))
 
     async def loss_now() -> dict[str, Any]:
         response = await system.lifecycle.get(f"/v1/losses/{loss_id}",
                                               headers=token_for(manager, "employee"))
         return response.json()  # type: ignore[no-any-return]
+
+    return reported.json(), loss_now
+
+
+async def test_u9_the_loss_case_shows_the_replacement_inventory_issued(
+        system: RunningSystem, token_for: Any) -> None:
+    """rule U9's replacement path: inventory's device-issued names the lost device it replaces;
+    the holder's open loss case shows the replacement and stays open until the device turns up."""
+    person, manager = new_id("E"), new_id("M")
+    phone, replacement = uuid.uuid4(), uuid.uuid4()
+    loss, loss_now = await _reported_loss(system, token_for, person, manager, phone)
+    assert loss["replacement_device_id"] is None
+    await inject(system, lost(phone, person, uuid.UUID(loss["loss_id"])))
 
     await inject(system, issued(replacement, person, "SOC-A", replaces=phone))
     shown = await eventually(loss_now, lambda loss: loss["replacement_device_id"] is not None)
@@ -105,19 +118,7 @@ async def test_u9_a_replacement_applied_after_the_device_turned_up_still_shows(
     after the lost device's return closed the loss as found, still lands on that loss."""
     system, person, manager = system_inprocess, new_id("E"), new_id("M")
     phone, replacement = uuid.uuid4(), uuid.uuid4()
-    await hire(system.lifecycle, person, "SOC-A", manager, recorded_at=minutes(0))
-    await inject(system, issued(phone, person, "SOC-A"))
-    await wait_holding(system, token_for, person, phone)
-    reported = await system.lifecycle.post("/v1/losses", headers=token_for(person, "employee"),
-                                           json={"device_id": str(phone)})
-    assert reported.status_code == 201, reported.text
-    loss_id = reported.json()["loss_id"]
-
-    async def loss_now() -> dict[str, Any]:
-        response = await system.lifecycle.get(f"/v1/losses/{loss_id}",
-                                              headers=token_for(person, "employee"))
-        return response.json()  # type: ignore[no-any-return]
-
+    _, loss_now = await _reported_loss(system, token_for, person, manager, phone)
     await inject(system, returned(phone, person, "SOC-A"))
     await eventually(loss_now, lambda loss: loss["status"] == "found")
     await inject(system, issued(replacement, person, "SOC-A", replaces=phone))
