@@ -1,6 +1,6 @@
 """Losses (rule U9): a reported loss blocks the SIMs, locks the device through the MDM and is
-announced as `device-lost`; it opens a replacement path — one device of the same kind for the
-same holder, issued without a new order (issuing.issue with `replaces_lost_device_id`).
+announced as `device-lost`; it opens a replacement path — one device of the same kind and tier
+for the same holder, issued without a new order (issuing.issue with `replaces_lost_device_id`).
 Lifecycle takes the report and links the intranet's loss instruction. Never commits."""
 
 from __future__ import annotations
@@ -117,8 +117,9 @@ async def lost_device_to_replace(session: AsyncSession, lost_id: uuid.UUID, *,
     if lost is None:
         raise RuleViolation(f"Device {lost_id} (replaces_lost_device_id) is not in the register")
     lost_model = await ModelRepository(session).get(lost.model_id)
+    assert lost_model is not None  # a device's model is a foreign key
     domain.check_lost_replacement(lost_id, state=lost.state, kind=lost.kind,
-                                  tier=lost_model.tier if lost_model else None,
+                                  tier=lost_model.tier,
                                   holder=holder_of(lost),
                                   replaced_by=lost.replaced_by_device_id, new=new,
                                   new_kind=replacement.kind, new_tier=replacement.tier)
