@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from shared.pool import FairAsyncPool
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -96,6 +99,7 @@ class DriverTransaction:
     connection: asyncpg.Connection
     info: Mapping[str, Any]
     deferred: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    committed_hooks: dict[str, Callable[[], None]] = field(default_factory=dict)  # after_commit
 
     async def flush(self) -> None:
         """Send the deferred writes. One statement when each goes to a table of its own
@@ -145,6 +149,7 @@ async def driver_transaction(engine: AsyncEngine, schema: str
                 transaction = DriverTransaction(raw, {"schema": schema})
                 yield transaction
                 await transaction.flush()
+            _run_hooks(transaction.committed_hooks)
         finally:
             # SQLAlchemy's reset on return rolls back only a transaction its adapter began, not
             # this one: a COMMIT or ROLLBACK that never completed (cancelled twice, a broken
@@ -152,6 +157,41 @@ async def driver_transaction(engine: AsyncEngine, schema: str
             # connection is discarded instead.
             if not raw.is_closed() and raw.is_in_transaction():
                 await connection.invalidate()
+
+
+def after_commit(db: Db, key: str, hook: Callable[[], None]) -> None:
+    """Call `hook` once `db`'s transaction has committed — once per `key`, never if it rolls
+    back. For what only matters once the rows are there for others to see (waking the outbox
+    relay: shared/messaging/outbox.py). A hook must not fail: the commit is done."""
+    if isinstance(db, DriverTransaction):
+        db.committed_hooks.setdefault(key, hook)
+    else:
+        db.info.setdefault(_AFTER_COMMIT, {}).setdefault(key, hook)
+
+
+_AFTER_COMMIT = "km_after_commit"
+
+
+def _run_hooks(hooks: dict[str, Callable[[], None]]) -> None:
+    for hook in hooks.values():
+        try:
+            hook()
+        except Exception:  # the commit stands; a hook is a hint
+            log.exception("after-commit hook failed")
+
+
+@event.listens_for(Session, "after_commit")
+def _session_committed(session: Session) -> None:
+    # Fired for a savepoint's release too: its rows are not committed until the outermost
+    # transaction is.
+    if not session.in_nested_transaction():
+        _run_hooks(session.info.pop(_AFTER_COMMIT, {}))
+
+
+@event.listens_for(Session, "after_rollback")
+def _session_rolled_back(session: Session) -> None:
+    if not session.in_nested_transaction():
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 async def driver(session: Db) -> asyncpg.Connection:

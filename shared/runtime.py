@@ -146,7 +146,7 @@ def create_app(
                 exchange=common.exchange, batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
-                retention_hours=settings.outbox_retention_hours, listen_dsn=database_url,
+                retention_hours=settings.outbox_retention_hours,
             ),
             consumer=EventConsumer(
                 name=spec.name, sessions=sessions, handlers=spec.handlers, tracer=tracer,

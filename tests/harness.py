@@ -24,7 +24,7 @@ from shared.messaging.consumer import EventConsumer
 from shared.messaging.outbox import add_event, add_events
 from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.tables import install_backbone
+from shared.messaging.tables import install_backbone, remove_outbox_notify
 from shared.messaging.transport import InProcessTransport, Transport
 
 FailPolicy = Callable[[str, int], bool]  # (key, attempt) -> raise?
@@ -127,6 +127,7 @@ async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
     async with engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{name}"'))
         await connection.run_sync(install_backbone, name)
+        await connection.run_sync(remove_outbox_notify, name)  # as the services' migrations
         await connection.execute(text(
             f'CREATE TABLE "{name}".effects (id bigserial primary key, key text not null, '
             f'event_id text not null, applied_at timestamptz not null default clock_timestamp())'))
@@ -170,8 +171,7 @@ async def start_probe(
     probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
                                    tracer=tracer, delivery_limit=delivery_limit, prefetch=prefetch)
     probe.relay = OutboxRelay(schema=name, engine=engine, transport=transport, tracer=tracer,
-                              batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0,
-                              listen_dsn=database_url)
+                              batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0)
     await transport.start()
     if subscribe:
         await transport.subscribe(probe.consumer.subscription())

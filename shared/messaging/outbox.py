@@ -1,11 +1,21 @@
-"""The transactional outbox: an event is written in the same transaction as the state change."""
+"""The transactional outbox: an event is written in the same transaction as the state change.
+
+Once that transaction commits, the relays of this process for the schema are woken at once
+(`after_commit`): the process that wrote a row is the one that relays it first. No PostgreSQL
+NOTIFY: a transaction that notifies takes one cluster-wide lock at its commit and holds it
+through the commit's flush, so every committing notifier waits for the one before it
+(docs/architecture.md). Rows written where no relay runs (another process, a migration, a
+command) are found by every relay's poll (`poll_seconds`), as are the rows of a process that
+died before its relay got to them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
-from shared.db import Db, write_rows
+from shared.db import Db, after_commit, write_rows
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
@@ -31,11 +41,36 @@ async def add_events(
     sql = (f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
            "traceparent) VALUES ($1, $2, $3, $4)")
     await write_rows(session, sql, rows)
+    wake_relays_on_commit(session, tables_of(session).schema)
     return envelopes
 
 
+# The wake-up of each relay running in this process, by the schema whose outbox it relays.
+_relays_here: dict[str, list[Callable[[], None]]] = {}
+
+
+def relay_started(schema: str, wake: Callable[[], None]) -> None:
+    _relays_here.setdefault(schema, []).append(wake)
+
+
+def relay_stopped(schema: str, wake: Callable[[], None]) -> None:
+    wakes = _relays_here.get(schema, [])
+    if wake in wakes:
+        wakes.remove(wake)
+
+
+def wake_relays_on_commit(session: Db, schema: str) -> None:
+    """Wake this process's relays of `schema` once `session`'s transaction has committed."""
+    after_commit(session, f"outbox:{schema}", partial(_wake_relays, schema))
+
+
+def _wake_relays(schema: str) -> None:
+    for wake in _relays_here.get(schema, ()):
+        wake()
+
+
 def outbox_insert_from(
-    event_cls: type[Event], source: str, *, schema: str
+    session: Db, event_cls: type[Event], source: str, *, schema: str
 ) -> tuple[str, dict[str, Any]]:
     """The set-based `add_event`: SQL that writes one outbox row per row of `source`.
 
@@ -45,7 +80,9 @@ def outbox_insert_from(
     the same CloudEvents shape as `wrap()`, so the relay and consumers cannot tell the rows apart;
     the caller prefixes its `WITH …` and executes the result in its own transaction. Nothing
     validates `data` against the event model here: the caller's tests must decode what it writes.
+    `session` is the transaction the caller executes it in: its commit wakes the relays.
     """
+    wake_relays_on_commit(session, schema)
     traceparent = current_traceparent()
     tail = ", 'traceparent', CAST(:km_traceparent AS text)" if traceparent else ""
     sql = f"""INSERT INTO "{schema}".outbox (event_id, routing_key, envelope, traceparent)

@@ -3,8 +3,9 @@
 Rows are claimed with `SELECT … FOR UPDATE SKIP LOCKED`, never with a "last id" cursor (ids
 commit out of order), so any number of relays can run in parallel. The claim transaction stays open
 while the batch is published; a relay that dies before its commit releases the locks and the rows
-are published again — consumers dedupe through their inbox. LISTEN/NOTIFY only wakes the relay
-early; it polls regardless.
+are published again — consumers dedupe through their inbox. A commit that wrote outbox rows wakes
+the relays of its own process (shared/messaging/outbox.py); every relay also polls, for rows
+written elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode, Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import asyncpg_dsn, driver_transaction
+from shared.db import driver_transaction
+from shared.messaging.outbox import relay_started, relay_stopped
 from shared.messaging.tables import BackboneTables, backbone_tables
 from shared.messaging.transport import OutgoingMessage, Transport
 from shared.telemetry import messaging_attributes, span_context_from, traceparent_of
@@ -50,7 +52,6 @@ class OutboxRelay:
     poll_seconds: float = 1.0
     max_backoff_seconds: float = 15.0
     retention_hours: float = 72.0
-    listen_dsn: str | None = None
     stats: RelayStats = field(default_factory=RelayStats)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -63,7 +64,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled."""
-        listener = asyncio.create_task(self._listen()) if self.listen_dsn else None
+        relay_started(self.schema, self.wake)
         prune_every, last_prune = 600.0, 0.0
         loop = asyncio.get_running_loop()
         try:
@@ -82,10 +83,7 @@ class OutboxRelay:
                 if claimed < self.batch_size:  # a full batch means more is likely waiting
                     await self._sleep()
         finally:
-            if listener:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+            relay_stopped(self.schema, self.wake)
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -195,24 +193,3 @@ class OutboxRelay:
         pruned = int(status.split()[-1])  # "DELETE <count>"
         self.stats.pruned += pruned
         return pruned
-
-    async def _listen(self) -> None:
-        """Keep a LISTEN connection; reconnect forever. Polling covers any gap."""
-        assert self.listen_dsn is not None
-        while True:
-            try:
-                connection = await asyncpg.connect(asyncpg_dsn(self.listen_dsn), timeout=5)
-                try:
-                    await connection.add_listener(self.tables.notify_channel,
-                                                  lambda *_: self._wake.set())
-                    closed = asyncio.Event()
-                    connection.add_termination_listener(lambda _, done=closed: done.set())
-                    await closed.wait()
-                finally:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.debug("relay %s: LISTEN connection lost: %r", self.schema, exc)
-            await asyncio.sleep(self.poll_seconds)

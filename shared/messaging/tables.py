@@ -35,10 +35,6 @@ class BackboneTables:
     inbox: Table
     audit_log: Table
 
-    @property
-    def notify_channel(self) -> str:
-        return f"km_outbox_{self.schema}"
-
 
 @cache
 def backbone_tables(schema: str) -> BackboneTables:
@@ -100,13 +96,27 @@ def install_backbone(connection: Connection, schema: str) -> None:
     """
     tables = backbone_tables(schema)
     tables.outbox.metadata.create_all(connection)
-    # A statement-level trigger wakes the relays on commit; NOTIFY is only a hint, relays poll too.
+    add_outbox_notify(connection, schema)
+
+
+def add_outbox_notify(connection: Connection, schema: str) -> None:
+    """v1's wake-up of the relays: a NOTIFY on every commit that wrote outbox rows (a migration
+    since takes it away again: `remove_outbox_notify`)."""
     connection.execute(text(
         f"""CREATE OR REPLACE FUNCTION "{schema}".notify_outbox() RETURNS trigger AS $$
-        BEGIN PERFORM pg_notify('{tables.notify_channel}', ''); RETURN NULL; END;
+        BEGIN PERFORM pg_notify('km_outbox_{schema}', ''); RETURN NULL; END;
         $$ LANGUAGE plpgsql"""
     ))
     connection.execute(text(
         f'CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox '
         f'FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".notify_outbox()'
     ))
+
+
+def remove_outbox_notify(connection: Connection, schema: str) -> None:
+    """Used by each service's migration after v1: no NOTIFY on the outbox. A transaction that
+    notifies takes one cluster-wide lock at commit and holds it through the commit's flush, so
+    every writer's commits queued behind each other's; the relays are woken in-process instead
+    (shared/messaging/outbox.py)."""
+    connection.execute(text(f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox'))
+    connection.execute(text(f'DROP FUNCTION IF EXISTS "{schema}".notify_outbox()'))

@@ -11,7 +11,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.db import driver, driver_transaction, execute_rows, make_engine, transaction
+from shared.db import (
+    after_commit,
+    driver,
+    driver_transaction,
+    execute_rows,
+    make_engine,
+    transaction,
+    write_rows,
+)
 
 
 @pytest.fixture
@@ -104,3 +112,55 @@ async def test_a_driver_transaction_commits_or_rolls_back_and_returns_a_clean_co
     assert await rows(sessions) == [1, 2, 3]
     async with driver_transaction(engine, "public") as db:  # the pool's connections still work
         assert await db.connection.fetchval(f"SELECT count(*) FROM {table}") == 3
+
+
+async def test_after_commit_hooks_run_once_the_outermost_transaction_commits_never_on_rollback(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """shared.db.after_commit (what wakes the outbox relay): not at a savepoint's release, whose
+    rows are not committed yet; once per key; never for a transaction rolled back."""
+    table = sessions.kw["info"]["table"]
+    ran: list[str] = []
+    async with transaction(sessions) as session:
+        after_commit(session, "wake", lambda: ran.append("outer"))
+        after_commit(session, "wake", lambda: ran.append("same key again"))
+        async with session.begin_nested():
+            await (await driver(session)).execute(f"INSERT INTO {table} VALUES (1)")
+            after_commit(session, "other", lambda: ran.append("inside the savepoint"))
+        assert ran == []  # the savepoint was released, nothing is committed
+        savepoint = await session.begin_nested()
+        await savepoint.rollback()  # a savepoint rolled back leaves the transaction's hooks
+        assert ran == []
+    assert ran == ["outer", "inside the savepoint"]
+    ran.clear()
+    with pytest.raises(Boom):
+        async with transaction(sessions) as session:
+            after_commit(session, "wake", lambda: ran.append("rolled back"))
+            raise Boom
+    async with transaction(sessions) as session:  # nothing left over for the next commit
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
+    assert ran == []
+
+
+async def test_after_commit_hooks_of_a_driver_transaction_run_after_its_commit_only(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    table = sessions.kw["info"]["table"]
+    engine = sessions.kw["bind"]
+    ran: list[int] = []
+
+    def count_rows_seen_elsewhere() -> None:  # the hook sees the commit done
+        ran.append(1)
+
+    async with driver_transaction(engine, "public") as db:
+        after_commit(db, "wake", count_rows_seen_elsewhere)
+        await write_rows(db, f"INSERT INTO {table} (n) VALUES ($1)", [(1,)])
+        assert ran == []
+    assert ran == [1]
+    with pytest.raises(Boom):
+        async with driver_transaction(engine, "public") as db:
+            after_commit(db, "wake", count_rows_seen_elsewhere)
+            raise Boom
+    with pytest.raises(asyncpg.UniqueViolationError):  # the commit's own writes fail
+        async with driver_transaction(engine, "public") as db:
+            after_commit(db, "wake", count_rows_seen_elsewhere)
+            await write_rows(db, f"INSERT INTO {table} (n) VALUES ($1)", [(1,)])
+    assert ran == [1]

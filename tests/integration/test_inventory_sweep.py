@@ -12,6 +12,7 @@ from typing import Any
 
 from services.inventory.domain_support import WARNING_SHA256
 from services.inventory.main import SPEC
+from services.inventory.records import today as municipal_today
 from services.inventory.sweep import sweep_job
 from shared.events.base import decode, wrap
 from shared.events.catalogue import REGISTRY, DeviceConsumed
@@ -84,7 +85,7 @@ async def test_c1_sweep_consumes_for_both_reasons_once_and_rerun_publishes_nothi
         consumed = await device(system, it, device_id)
         assert (consumed["state"], consumed["consumed_reason"]) == (
             "consumed", "required-app-unsupported")
-        assert consumed["consumed_on"] == date.today().isoformat()
+        assert consumed["consumed_on"] == municipal_today().isoformat()  # Swedish midnight
     assert (await device(system, it, healthy_id))["state"] == "in-stock"
     # The reservation the sweep broke waits for stock again, to be filled by a healthy device.
     await until_fulfilment(system, it, order.order_id, ["waiting"])

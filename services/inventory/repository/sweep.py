@@ -37,9 +37,10 @@ class SweepResult:
         return self.security_updates_ended + self.required_app_unsupported
 
 
-def _statement() -> tuple[str, dict[str, object]]:
+def _statement(session: AsyncSession) -> tuple[str, dict[str, object]]:
     states = ", ".join(f"'{state}'" for state in SWEEPABLE_STATES)
-    outbox_sql, outbox_params = outbox_insert_from(DeviceConsumed, "events", schema=SCHEMA)
+    outbox_sql, outbox_params = outbox_insert_from(session, DeviceConsumed, "events",
+                                                   schema=SCHEMA)
     sql = f"""
 WITH affected_models AS (
     SELECT m.model_id,
@@ -127,7 +128,7 @@ class SweepRepository:
         return wait or bool(result.scalar())
 
     async def consume(self, *, today: date, actor: str) -> SweepResult:
-        sql, params = _statement()
+        sql, params = _statement(self.session)
         span = trace.get_current_span().get_span_context()
         trace_id = format(span.trace_id, "032x") if span.is_valid else None
         rows = await self.session.execute(

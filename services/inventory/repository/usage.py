@@ -156,7 +156,8 @@ class UsageRepository:
         them with the consumers' code). A usage file can open thousands of flags."""
         span = trace.get_current_span().get_span_context()
         trace_id = format(span.trace_id, "032x") if span.is_valid else None
-        outbox_sql, params = outbox_insert_from(PrivateCostFlagged, "events", schema=SCHEMA)
+        outbox_sql, params = outbox_insert_from(self.session, PrivateCostFlagged, "events",
+                                                schema=SCHEMA)
         result = await self.session.execute(text(f"""
 WITH flags AS (
     SELECT f.*, to_char(f.period, 'YYYY-MM') AS month, u.head_person_id

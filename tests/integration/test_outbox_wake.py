@@ -1,0 +1,84 @@
+"""A commit that wrote outbox rows wakes the relays of its own process at once
+(shared/messaging/outbox.py), and no service's outbox NOTIFYs any more: a notifying commit holds
+a cluster-wide lock through its flush, so every writer's commits queued behind each other's.
+
+The relays below poll once an hour: an event that arrives within the test's timeout was
+relayed because its commit woke the relay, not because the relay looked."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from shared.db import driver_transaction
+from shared.messaging.outbox import add_event
+from shared.messaging.relay import OutboxRelay
+from tests.harness import Probe, start_probe, unit_event
+from tests.system import RunningSystem
+
+AN_HOUR = 3600.0
+
+
+@pytest.fixture
+async def probe(database_url: str) -> AsyncIterator[Probe]:
+    """A probe whose only relay polls once an hour."""
+    made = await start_probe(database_url, "inprocess", run_relay=False)
+    made.relay = OutboxRelay(schema=made.name, engine=made.engine, transport=made.transport,
+                             tracer=made.relay.tracer, poll_seconds=AN_HOUR)
+    made.tasks.append(asyncio.create_task(made.relay.run()))
+    await asyncio.sleep(0)  # the relay's task starts: it is known to this process from here on
+    yield made
+    await made.stop()
+
+
+async def test_an_event_committed_through_a_session_wakes_the_relay_of_its_process(
+        probe: Probe) -> None:
+    await asyncio.sleep(0.3)  # the relay's first round found nothing: it sleeps for an hour
+    await probe.emit("through-a-session")
+    assert await probe.wait_for_effects({"through-a-session"}, timeout=20) == {
+        "through-a-session": 1}
+    assert await probe.unsent() == 0
+
+
+async def test_an_event_committed_on_a_driver_transaction_wakes_the_relay_of_its_process(
+        probe: Probe) -> None:
+    """The path placing an order takes (shared/db.py: DriverTransaction)."""
+    await asyncio.sleep(0.3)
+    async with driver_transaction(probe.engine, probe.name) as transaction:
+        await add_event(transaction, unit_event("on-a-driver-transaction"))
+    assert await probe.wait_for_effects({"on-a-driver-transaction"}, timeout=20) == {
+        "on-a-driver-transaction": 1}
+
+
+async def test_a_relay_that_has_stopped_is_no_longer_woken(probe: Probe) -> None:
+    woken: list[str] = []
+    probe.relay.wake = lambda: woken.append("woken")  # type: ignore[method-assign]
+    for task in probe.tasks:
+        task.cancel()
+    await asyncio.gather(*probe.tasks, return_exceptions=True)
+    probe.tasks.clear()
+    await probe.emit("after-the-relay-stopped")
+    assert woken == []
+    assert await probe.unsent() == 1  # there for the next relay's poll
+
+
+async def test_no_service_outbox_notifies_on_commit(system: RunningSystem) -> None:
+    engine = system.apps["orders"].state.runtime.engine
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        outboxes = await raw.fetch(
+            "SELECT n.nspname, count(t.oid) FILTER (WHERE NOT t.tgisinternal) AS triggers "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "LEFT JOIN pg_trigger t ON t.tgrelid = c.oid "
+            "WHERE c.relname = 'outbox' AND n.nspname IN ('orders', 'inventory', 'lifecycle') "
+            "GROUP BY n.nspname")
+        notifiers = await raw.fetchval(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.proname = 'notify_outbox' "
+            "AND n.nspname IN ('orders', 'inventory', 'lifecycle')")
+    assert {row["nspname"]: row["triggers"] for row in outboxes} == {
+        "orders": 0, "inventory": 0, "lifecycle": 0}
+    assert notifiers == 0
