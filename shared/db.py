@@ -188,9 +188,11 @@ def _session_committed(session: Session) -> None:
         _run_hooks(session.info.pop(_AFTER_COMMIT, {}))
 
 
-@event.listens_for(Session, "after_rollback")
-def _session_rolled_back(session: Session) -> None:
-    if not session.in_nested_transaction():
+@event.listens_for(Session, "after_transaction_end")
+def _session_transaction_ended(session: Session, transaction: Any) -> None:
+    # The outermost transaction is over: committed (its hooks ran just before), rolled back, or
+    # closed with the session (no after_rollback then): nothing is left for a later commit.
+    if transaction.parent is None:
         session.info.pop(_AFTER_COMMIT, None)
 
 

@@ -11,6 +11,7 @@ died before its relay got to them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -19,6 +20,8 @@ from shared.db import Db, after_commit, write_rows
 from shared.events.base import SCHEMA_BASE, SOURCE_PREFIX, Envelope, Event, wrap
 from shared.messaging.tables import tables_of
 from shared.telemetry import current_traceparent
+
+log = logging.getLogger(__name__)
 
 
 async def add_event(session: Db, event: Event, *, subject: str | None = None) -> Envelope:
@@ -65,8 +68,11 @@ def wake_relays_on_commit(session: Db, schema: str) -> None:
 
 
 def _wake_relays(schema: str) -> None:
-    for wake in _relays_here.get(schema, ()):
-        wake()
+    for wake in list(_relays_here.get(schema, ())):
+        try:
+            wake()
+        except RuntimeError:  # a relay left behind by a closed event loop: the others still wake
+            log.debug("relay of %s could not be woken", schema, exc_info=True)
 
 
 def outbox_insert_from(

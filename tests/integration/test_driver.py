@@ -141,6 +141,24 @@ async def test_after_commit_hooks_run_once_the_outermost_transaction_commits_nev
     assert ran == []
 
 
+async def test_after_commit_hooks_of_a_session_closed_without_committing_never_run(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Closing a session rolls its open transaction back (the pool's reset on return) without
+    SQLAlchemy's after_rollback: its hooks must not wait there for the session's next commit."""
+    table = sessions.kw["info"]["table"]
+    ran: list[str] = []
+    session = sessions()
+    await session.begin()
+    await (await driver(session)).execute(f"INSERT INTO {table} VALUES (1)")
+    after_commit(session, "wake", lambda: ran.append("closed, never committed"))
+    await session.close()
+    async with session.begin():  # the same session, a transaction of its own
+        await (await driver(session)).execute(f"INSERT INTO {table} VALUES (2)")
+    await session.close()
+    assert await rows(sessions) == [2]
+    assert ran == []
+
+
 async def test_after_commit_hooks_of_a_driver_transaction_run_after_its_commit_only(
         sessions: async_sessionmaker[AsyncSession]) -> None:
     table = sessions.kw["info"]["table"]
