@@ -41,10 +41,11 @@ async def add_events(
     envelopes = [wrap(event, subject=subject, traceparent=traceparent) for event, subject in events]
     rows = [(envelope.id, event.routing_key(), envelope.model_dump_json(exclude_none=True),
              traceparent) for envelope, (event, _) in zip(envelopes, events, strict=True)]
-    sql = (f'INSERT INTO "{tables_of(session).schema}".outbox (event_id, routing_key, envelope, '
+    schema = tables_of(session).schema
+    sql = (f'INSERT INTO "{schema}".outbox (event_id, routing_key, envelope, '
            "traceparent) VALUES ($1, $2, $3, $4)")
     await write_rows(session, sql, rows)
-    wake_relays_on_commit(session, tables_of(session).schema)
+    wake_relays_on_commit(session, schema)
     return envelopes
 
 
