@@ -89,6 +89,7 @@ class Figures:
     errors: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # the server process's, while measured
+    database_cpu_seconds: float = 0.0  # every PostgreSQL process's, while measured
 
     @property
     def rate(self) -> float:
@@ -97,6 +98,10 @@ class Figures:
     @property
     def cpu_ms(self) -> float:
         return self.cpu_seconds / max(1, len(self.latencies)) * 1000
+
+    @property
+    def database_cpu_ms(self) -> float:
+        return self.database_cpu_seconds / max(1, len(self.latencies)) * 1000
 
     def p(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -110,6 +115,21 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process so far (the server's backends and its
+    own workers, as this user may read them): the database's share of a request, which runs on
+    the cores the servers are not pinned to."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        if "(postgres)" in text:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
 
 
 @dataclass
@@ -129,9 +149,10 @@ async def load(server: Server, clients: int, seconds: float, warmup: float,
 
     async def measure_cpu() -> None:
         await asyncio.sleep(max(0.0, start - loop.time()))
-        before = cpu_seconds(server.process.pid)
+        before, database_before = cpu_seconds(server.process.pid), database_cpu_seconds()
         await asyncio.sleep(max(0.0, stop - loop.time()))
         figures.cpu_seconds = cpu_seconds(server.process.pid) - before
+        figures.database_cpu_seconds = database_cpu_seconds() - database_before
 
     async def client(index: int) -> None:
         connection = Connection(server.port)
@@ -256,6 +277,7 @@ def merged(parts: list[Figures]) -> Figures:
         whole.errors += part.errors
         whole.seconds += part.seconds
         whole.cpu_seconds += part.cpu_seconds
+        whole.database_cpu_seconds += part.database_cpu_seconds
     return whole
 
 
@@ -277,7 +299,8 @@ def report(real: Figures, bare: Figures) -> float:
     ratio = real.rate / bare.rate
     for f in (real, bare):
         print(f"  {f.name:<34} {f.rate:8.0f} req/s  p50 {f.p(50):6.1f} ms  "
-              f"p99 {f.p(99):6.1f} ms  server CPU {f.cpu_ms:5.2f} ms/req  errors {f.errors}")
+              f"p99 {f.p(99):6.1f} ms  server CPU {f.cpu_ms:5.2f} ms/req  "
+              f"PostgreSQL CPU {f.database_cpu_ms:5.2f} ms/req  errors {f.errors}")
     verdict = "met" if ratio >= 0.7 else "NOT met"
     print(f"  ratio orders/bare {ratio:.2f} (target ≥ 0.70: {verdict})")
     return ratio

@@ -65,6 +65,18 @@ def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") ->
     return engine
 
 
+def make_relay_engine(url: str, *, application_name: str) -> AsyncEngine:
+    """The outbox relay's own connection, apart from the pool that serves requests and consumers.
+
+    A relay holds one connection at a time, for its round's transaction. Taking it from the
+    service's pool, the relay waited in line behind requests for each round under load, and each
+    round's connection was one fewer for them: POST /v1/orders answered 3–9 % fewer requests
+    with the same pool (docs/performance.md, "Runs of the eleventh session"). A bulkhead either
+    way: a saturated pool no longer holds events back, and a slow broker no longer keeps one of
+    the pool's connections for its confirms."""
+    return make_engine(url, pool_size=1, application_name=application_name)
+
+
 def _refuse_closed_connections(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """A pooled connection whose socket PostgreSQL closed (a restart, a terminated backend) is
     replaced at checkout, without a round trip: the pool retries with a fresh connection."""

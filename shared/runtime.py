@@ -29,6 +29,7 @@ from shared.db import (
     database_answers,
     driver_transaction,
     make_engine,
+    make_relay_engine,
     pooled_driver,
     transaction,
 )
@@ -131,6 +132,8 @@ def create_app(
             await upgrade_to_head_async(spec.name, spec.migrations_dir, database_url)
         engine = make_engine(database_url, pool_size=settings.db_pool_size,
                              application_name=f"kommunmobil-{spec.name}")
+        relay_engine = make_relay_engine(database_url,
+                                         application_name=f"kommunmobil-{spec.name}-relay")
         if common.trace_sql:
             SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine,
                                                 tracer_provider=provider)
@@ -142,7 +145,7 @@ def create_app(
             spec=spec, common=common, settings=settings, engine=engine, sessions=sessions,
             transport=the_transport, tracer_provider=provider,
             relay=OutboxRelay(
-                schema=spec.name, engine=engine, transport=the_transport, tracer=tracer,
+                schema=spec.name, engine=relay_engine, transport=the_transport, tracer=tracer,
                 exchange=common.exchange, batch_size=settings.relay_batch_size,
                 poll_seconds=settings.relay_poll_seconds,
                 max_backoff_seconds=settings.relay_max_backoff_seconds,
@@ -172,6 +175,7 @@ def create_app(
             if owns_transport:
                 await the_transport.close()
             await engine.dispose()
+            await relay_engine.dispose()
             provider.force_flush()
 
     app = FastAPI(

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import driver, make_engine, transaction
+from shared.db import driver, make_engine, make_relay_engine, transaction
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import UnitRegistered
 from shared.messaging.consumer import EventConsumer
@@ -59,6 +59,7 @@ class Probe:
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     relays: list[OutboxRelay] = field(default_factory=list)
+    relay_engines: list[AsyncEngine] = field(default_factory=list)
 
     async def emit(self, key: str, *, commit: bool = True) -> Envelope:
         """A business transaction: one state change plus its event, committed or rolled back."""
@@ -102,13 +103,21 @@ class Probe:
         started = []
         for _ in range(count):
             relay = self.relay if not self.relays else OutboxRelay(
-                schema=self.name, engine=self.engine, transport=self.transport,
+                schema=self.name, engine=self.relay_engine(), transport=self.transport,
                 tracer=self.relay.tracer, batch_size=self.relay.batch_size, poll_seconds=0.2,
                 max_backoff_seconds=1.0)
             self.relays.append(relay)
             started.append(relay)
             self.tasks.append(asyncio.create_task(relay.run()))
         return started
+
+    def relay_engine(self) -> AsyncEngine:
+        """A relay's own connection, as each service's relay has (shared/db.py:
+        make_relay_engine); disposed with the probe."""
+        engine = make_relay_engine(self.engine.url.render_as_string(hide_password=False),
+                                   application_name=f"{self.name}-relay")
+        self.relay_engines.append(engine)
+        return engine
 
     def raw_message(self, key: str) -> tuple[bytes, str]:
         envelope = wrap(unit_event(key))
@@ -121,6 +130,8 @@ class Probe:
         with contextlib.suppress(Exception):
             await self.transport.close()
         await self.engine.dispose()
+        for engine in self.relay_engines:
+            await engine.dispose()
 
 
 async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
@@ -170,8 +181,9 @@ async def start_probe(
 
     probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
                                    tracer=tracer, delivery_limit=delivery_limit, prefetch=prefetch)
-    probe.relay = OutboxRelay(schema=name, engine=engine, transport=transport, tracer=tracer,
-                              batch_size=batch_size, poll_seconds=0.2, max_backoff_seconds=1.0)
+    probe.relay = OutboxRelay(schema=name, engine=probe.relay_engine(), transport=transport,
+                              tracer=tracer, batch_size=batch_size, poll_seconds=0.2,
+                              max_backoff_seconds=1.0)
     await transport.start()
     if subscribe:
         await transport.subscribe(probe.consumer.subscription())

@@ -165,7 +165,7 @@ class KillAfterConfirm:
 async def run_relay(args: argparse.Namespace) -> None:
     probe = await start_probe(args.database_url, "rabbitmq", args.broker_url, name=args.probe,
                               create_schema=False, subscribe=False, run_relay=False)
-    relay = OutboxRelay(schema=probe.name, engine=probe.engine,
+    relay = OutboxRelay(schema=probe.name, engine=probe.relay_engine(),
                         transport=KillAfterConfirm(probe.transport, args.kill_key),
                         tracer=probe.relay.tracer, batch_size=args.batch_size, poll_seconds=0.2)
     probe.tasks.append(asyncio.create_task(relay.run()))

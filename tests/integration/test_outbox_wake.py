@@ -8,11 +8,15 @@ relayed because its commit woke the relay, not because the relay looked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import driver_transaction
+from shared.db import driver_transaction, make_engine
+from shared.events.catalogue import OrdererAppointed
 from shared.messaging.outbox import add_event
 from shared.messaging.relay import OutboxRelay
 from tests.harness import Probe, start_probe, unit_event
@@ -25,7 +29,7 @@ AN_HOUR = 3600.0
 async def probe(database_url: str) -> AsyncIterator[Probe]:
     """A probe whose only relay polls once an hour."""
     made = await start_probe(database_url, "inprocess", run_relay=False)
-    made.relay = OutboxRelay(schema=made.name, engine=made.engine, transport=made.transport,
+    made.relay = OutboxRelay(schema=made.name, engine=made.relay_engine(), transport=made.transport,
                              tracer=made.relay.tracer, poll_seconds=AN_HOUR)
     made.tasks.append(asyncio.create_task(made.relay.run()))
     await asyncio.sleep(0)  # the relay's task starts: it is known to this process from here on
@@ -82,3 +86,38 @@ async def test_no_service_outbox_notifies_on_commit(system: RunningSystem) -> No
     assert {row["nspname"]: row["triggers"] for row in outboxes} == {
         "orders": 0, "inventory": 0, "lifecycle": 0}
     assert notifiers == 0
+
+
+async def test_a_service_relays_its_events_while_every_connection_of_its_pool_is_held(
+        system: RunningSystem) -> None:
+    """The relay has a connection of its own (shared/db.py: make_relay_engine): with the pool
+    that serves requests and consumers exhausted, as under a burst of requests, an event still
+    goes out at once — taking from that pool, the relay waited for it (up to its timeout, 10 s)."""
+    runtime = system.apps["orders"].state.runtime
+    pool = runtime.engine.pool
+    capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    writer = make_engine(runtime.engine.url.render_as_string(hide_password=False), pool_size=1,
+                         application_name="test-writer")
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(capacity):
+                await held.enter_async_context(runtime.engine.connect())
+            assert pool.checkedout() == capacity
+            async with driver_transaction(writer, "orders") as transaction:
+                envelope = await add_event(transaction, OrdererAppointed(
+                    unit_id="POOL-HELD", person_id="p-pool", appointed_by="h-pool"))
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while await _sent_at(writer, envelope.id) is None:
+                assert asyncio.get_running_loop().time() < deadline, (
+                    "not relayed within 5 s while the service's pool was held")
+                await asyncio.sleep(0.05)
+            assert pool.checkedout() == capacity  # still held: the relay used its own
+    finally:
+        await writer.dispose()
+
+
+async def _sent_at(engine: AsyncEngine, event_id: str) -> object:
+    async with engine.connect() as connection:
+        return (await connection.execute(
+            text("SELECT sent_at FROM orders.outbox WHERE event_id = :id"), {"id": event_id}
+        )).scalar_one()
