@@ -77,6 +77,21 @@ def make_relay_engine(url: str, *, application_name: str) -> AsyncEngine:
     return make_engine(url, pool_size=1, application_name=application_name)
 
 
+# A consumer runs one transaction per worker at a time — its batch worker and its redelivery
+# worker (shared/messaging/rabbitmq.py) — and asks PostgreSQL whether it answers beside them.
+CONSUMER_POOL_SIZE = 3
+
+
+def make_consumer_engine(url: str, *, application_name: str) -> AsyncEngine:
+    """The event consumer's connections, apart from the requests' pool, as the relay's are
+    (`make_relay_engine`). A burst of requests no longer holds back the events of the other
+    services (an employment that ended, a device issued) while it lasts, and a consumer's wait
+    for a pooled connection no longer runs into the pool's timeout — which, once the outage
+    probe found PostgreSQL answering, counted against the delivery's limit like a failure of the
+    message."""
+    return make_engine(url, pool_size=CONSUMER_POOL_SIZE, application_name=application_name)
+
+
 def _refuse_closed_connections(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     """A pooled connection whose socket PostgreSQL closed (a restart, a terminated backend) is
     replaced at checkout, without a round trip: the pool retries with a fresh connection."""

@@ -28,6 +28,7 @@ from shared.db import (
     DriverTransaction,
     database_answers,
     driver_transaction,
+    make_consumer_engine,
     make_engine,
     make_relay_engine,
     pooled_driver,
@@ -134,11 +135,15 @@ def create_app(
                              application_name=f"kommunmobil-{spec.name}")
         relay_engine = make_relay_engine(database_url,
                                          application_name=f"kommunmobil-{spec.name}-relay")
+        consumer_engine = make_consumer_engine(
+            database_url, application_name=f"kommunmobil-{spec.name}-consumer")
         if common.trace_sql:
             SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine,
                                                 tracer_provider=provider)
         sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                                       info={"schema": spec.name})
+        consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False,
+                                               autoflush=False, info={"schema": spec.name})
         the_transport = transport or build_transport(common, spec.name)
         tracer = provider.get_tracer(f"kommunmobil.{spec.name}")
         runtime = ServiceRuntime(
@@ -152,8 +157,8 @@ def create_app(
                 retention_hours=settings.outbox_retention_hours,
             ),
             consumer=EventConsumer(
-                name=spec.name, sessions=sessions, handlers=spec.handlers, tracer=tracer,
-                delivery_limit=settings.delivery_limit, prefetch=settings.prefetch,
+                name=spec.name, sessions=consumer_sessions, handlers=spec.handlers,
+                tracer=tracer, delivery_limit=settings.delivery_limit, prefetch=settings.prefetch,
             ),
         )
         app.state.runtime = runtime
@@ -176,6 +181,7 @@ def create_app(
                 await the_transport.close()
             await engine.dispose()
             await relay_engine.dispose()
+            await consumer_engine.dispose()
             provider.force_flush()
 
     app = FastAPI(

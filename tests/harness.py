@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from shared.db import driver, make_engine, make_relay_engine, transaction
+from shared.db import driver, make_consumer_engine, make_engine, make_relay_engine, transaction
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import UnitRegistered
 from shared.messaging.consumer import EventConsumer
@@ -59,7 +59,7 @@ class Probe:
     attempts: dict[str, int] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     relays: list[OutboxRelay] = field(default_factory=list)
-    relay_engines: list[AsyncEngine] = field(default_factory=list)
+    own_engines: list[AsyncEngine] = field(default_factory=list)  # the relays' and consumer's
 
     async def emit(self, key: str, *, commit: bool = True) -> Envelope:
         """A business transaction: one state change plus its event, committed or rolled back."""
@@ -116,7 +116,7 @@ class Probe:
         make_relay_engine); disposed with the probe."""
         engine = make_relay_engine(self.engine.url.render_as_string(hide_password=False),
                                    application_name=f"{self.name}-relay")
-        self.relay_engines.append(engine)
+        self.own_engines.append(engine)
         return engine
 
     def raw_message(self, key: str) -> tuple[bytes, str]:
@@ -130,7 +130,7 @@ class Probe:
         with contextlib.suppress(Exception):
             await self.transport.close()
         await self.engine.dispose()
-        for engine in self.relay_engines:
+        for engine in self.own_engines:
             await engine.dispose()
 
 
@@ -179,7 +179,14 @@ async def start_probe(
                 raise probe.fail_with(event.unit_id, attempt)
             raise RuntimeError(f"handler failure injected for {event.unit_id} (attempt {attempt})")
 
-    probe.consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
+    # The consumer's own connections, as each service's consumer has (shared/db.py:
+    # make_consumer_engine).
+    consumer_engine = make_consumer_engine(database_url, application_name=f"{name}-consumer")
+    probe.own_engines.append(consumer_engine)
+    consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False,
+                                           info={"schema": name})
+    probe.consumer = EventConsumer(name=name, sessions=consumer_sessions,
+                                   handlers={UnitRegistered: handler},
                                    tracer=tracer, delivery_limit=delivery_limit, prefetch=prefetch)
     probe.relay = OutboxRelay(schema=name, engine=probe.relay_engine(), transport=transport,
                               tracer=tracer, batch_size=batch_size, poll_seconds=0.2,

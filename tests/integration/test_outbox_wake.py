@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import driver_transaction, make_engine
-from shared.events.catalogue import OrdererAppointed
+from shared.events.catalogue import OrdererAppointed, UnitRegistered
 from shared.messaging.outbox import add_event
 from shared.messaging.relay import OutboxRelay
 from tests.harness import Probe, start_probe, unit_event
@@ -121,3 +121,38 @@ async def _sent_at(engine: AsyncEngine, event_id: str) -> object:
         return (await connection.execute(
             text("SELECT sent_at FROM orders.outbox WHERE event_id = :id"), {"id": event_id}
         )).scalar_one()
+
+
+async def test_a_service_applies_other_services_events_while_its_request_pool_is_held(
+        system: RunningSystem) -> None:
+    """The consumer has connections of its own too (shared/db.py: make_consumer_engine): with
+    every connection that serves orders' requests held, a unit lifecycle registers still reaches
+    orders at once — from that pool, the consumer waited (up to its timeout, 10 s)."""
+    engine = system.apps["orders"].state.runtime.engine
+    pool = engine.pool
+    capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
+    writer = make_engine(engine.url.render_as_string(hide_password=False), pool_size=1,
+                         application_name="test-writer")
+    try:
+        async with contextlib.AsyncExitStack() as held:
+            for _ in range(capacity):
+                await held.enter_async_context(engine.connect())
+            async with driver_transaction(writer, "lifecycle") as transaction:
+                await add_event(transaction, UnitRegistered(
+                    unit_id="POOL-HELD-UNIT", name="Held", administration="Test",
+                    cost_centre="9999"))
+            deadline = asyncio.get_running_loop().time() + 5.0
+            while not await _orders_knows_unit(writer, "POOL-HELD-UNIT"):
+                assert asyncio.get_running_loop().time() < deadline, (
+                    "not applied within 5 s while orders' request pool was held")
+                await asyncio.sleep(0.05)
+            assert pool.checkedout() == capacity
+    finally:
+        await writer.dispose()
+
+
+async def _orders_knows_unit(engine: AsyncEngine, unit_id: str) -> bool:
+    async with engine.connect() as connection:
+        return (await connection.execute(
+            text("SELECT count(*) FROM orders.known_units WHERE unit_id = :id"), {"id": unit_id}
+        )).scalar_one() == 1
