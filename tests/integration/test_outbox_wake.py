@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from sqlalchemy import text
@@ -88,46 +88,10 @@ async def test_no_service_outbox_notifies_on_commit(system: RunningSystem) -> No
     assert notifiers == 0
 
 
-async def test_a_service_relays_its_events_while_every_connection_of_its_pool_is_held(
-        system: RunningSystem) -> None:
-    """The relay has a connection of its own (shared/db.py: make_relay_engine): with the pool
-    that serves requests and consumers exhausted, as under a burst of requests, an event still
-    goes out at once — taking from that pool, the relay waited for it (up to its timeout, 10 s)."""
-    runtime = system.apps["orders"].state.runtime
-    pool = runtime.engine.pool
-    capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
-    writer = make_engine(runtime.engine.url.render_as_string(hide_password=False), pool_size=1,
-                         application_name="test-writer")
-    try:
-        async with contextlib.AsyncExitStack() as held:
-            for _ in range(capacity):
-                await held.enter_async_context(runtime.engine.connect())
-            assert pool.checkedout() == capacity
-            async with driver_transaction(writer, "orders") as transaction:
-                envelope = await add_event(transaction, OrdererAppointed(
-                    unit_id="POOL-HELD", person_id="p-pool", appointed_by="h-pool"))
-            deadline = asyncio.get_running_loop().time() + 5.0
-            while await _sent_at(writer, envelope.id) is None:
-                assert asyncio.get_running_loop().time() < deadline, (
-                    "not relayed within 5 s while the service's pool was held")
-                await asyncio.sleep(0.05)
-            assert pool.checkedout() == capacity  # still held: the relay used its own
-    finally:
-        await writer.dispose()
-
-
-async def _sent_at(engine: AsyncEngine, event_id: str) -> object:
-    async with engine.connect() as connection:
-        return (await connection.execute(
-            text("SELECT sent_at FROM orders.outbox WHERE event_id = :id"), {"id": event_id}
-        )).scalar_one()
-
-
-async def test_a_service_applies_other_services_events_while_its_request_pool_is_held(
-        system: RunningSystem) -> None:
-    """The consumer has connections of its own too (shared/db.py: make_consumer_engine): with
-    every connection that serves orders' requests held, a unit lifecycle registers still reaches
-    orders at once — from that pool, the consumer waited (up to its timeout, 10 s)."""
+@contextlib.asynccontextmanager
+async def orders_request_pool_held(system: RunningSystem) -> AsyncIterator[AsyncEngine]:
+    """Every connection of the pool that serves orders' requests checked out and held, as by a
+    burst of requests; yields an engine of the test's own to write and read with."""
     engine = system.apps["orders"].state.runtime.engine
     pool = engine.pool
     capacity = pool.size() + pool._max_overflow  # type: ignore[attr-defined]
@@ -137,22 +101,55 @@ async def test_a_service_applies_other_services_events_while_its_request_pool_is
         async with contextlib.AsyncExitStack() as held:
             for _ in range(capacity):
                 await held.enter_async_context(engine.connect())
-            async with driver_transaction(writer, "lifecycle") as transaction:
-                await add_event(transaction, UnitRegistered(
-                    unit_id="POOL-HELD-UNIT", name="Held", administration="Test",
-                    cost_centre="9999"))
-            deadline = asyncio.get_running_loop().time() + 5.0
-            while not await _orders_knows_unit(writer, "POOL-HELD-UNIT"):
-                assert asyncio.get_running_loop().time() < deadline, (
-                    "not applied within 5 s while orders' request pool was held")
-                await asyncio.sleep(0.05)
             assert pool.checkedout() == capacity
+            yield writer
+            assert pool.checkedout() == capacity  # still held: nothing was given back meanwhile
     finally:
         await writer.dispose()
 
 
-async def _orders_knows_unit(engine: AsyncEngine, unit_id: str) -> bool:
+async def within_5_seconds(done: Callable[[], Awaitable[bool]], what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + 5.0
+    while not await done():
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: not within 5 s"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_service_relays_its_events_while_every_connection_of_its_pool_is_held(
+        system: RunningSystem) -> None:
+    """The relay has a connection of its own (shared/db.py: make_relay_engine): with the pool
+    that serves requests and consumers exhausted, as under a burst of requests, an event still
+    goes out at once — taking from that pool, the relay waited for it (up to its timeout, 10 s)."""
+    async with orders_request_pool_held(system) as writer:
+        async with driver_transaction(writer, "orders") as transaction:
+            envelope = await add_event(transaction, OrdererAppointed(
+                unit_id="POOL-HELD", person_id="p-pool", appointed_by="h-pool"))
+
+        async def sent() -> bool:
+            return await _scalar(writer, "SELECT sent_at IS NOT NULL FROM orders.outbox "
+                                 "WHERE event_id = :id", id=envelope.id) is True
+
+        await within_5_seconds(sent, "relayed while orders' request pool was held")
+
+
+async def test_a_service_applies_other_services_events_while_its_request_pool_is_held(
+        system: RunningSystem) -> None:
+    """The consumer has connections of its own too (shared/db.py: make_consumer_engine): with
+    every connection that serves orders' requests held, a unit lifecycle registers still reaches
+    orders at once — from that pool, the consumer waited (up to its timeout, 10 s)."""
+    async with orders_request_pool_held(system) as writer:
+        async with driver_transaction(writer, "lifecycle") as transaction:
+            await add_event(transaction, UnitRegistered(
+                unit_id="POOL-HELD-UNIT", name="Held", administration="Test",
+                cost_centre="9999"))
+
+        async def applied() -> bool:
+            return await _scalar(writer, "SELECT count(*) FROM orders.known_units "
+                                 "WHERE unit_id = :id", id="POOL-HELD-UNIT") == 1
+
+        await within_5_seconds(applied, "applied while orders' request pool was held")
+
+
+async def _scalar(engine: AsyncEngine, sql: str, **params: object) -> object:
     async with engine.connect() as connection:
-        return (await connection.execute(
-            text("SELECT count(*) FROM orders.known_units WHERE unit_id = :id"), {"id": unit_id}
-        )).scalar_one() == 1
+        return (await connection.execute(text(sql), params)).scalar_one()
