@@ -66,19 +66,23 @@ def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") ->
 
 
 def make_relay_engine(url: str, *, application_name: str) -> AsyncEngine:
-    """The outbox relay's own connection, apart from the pool that serves requests and consumers.
+    """The outbox relay's own connection, apart from the pool that serves requests.
 
-    A relay holds one connection at a time, for its round's transaction. Taking it from the
-    service's pool, the relay waited in line behind requests for each round under load, and each
-    round's connection was one fewer for them: POST /v1/orders answered 3–9 % fewer requests
-    with the same pool (docs/performance.md, "Runs of the eleventh session"). A bulkhead either
+    A relay holds one connection at a time, for its round's transaction (its rounds and its
+    pruning run one after the other). Taking it from the service's pool, the relay waited in line
+    behind requests for each round under load, and each round's connection was one fewer for
+    them: the orders benchmark's POST ratio read 0.03–0.09 lower with the same pool
+    (docs/performance.md, "Runs of the eleventh session"). A bulkhead either
     way: a saturated pool no longer holds events back, and a slow broker no longer keeps one of
     the pool's connections for its confirms."""
     return make_engine(url, pool_size=1, application_name=application_name)
 
 
-# A consumer runs one transaction per worker at a time — its batch worker and its redelivery
-# worker (shared/messaging/rabbitmq.py) — and asks PostgreSQL whether it answers beside them.
+# On RabbitMQ a consumer runs one transaction per worker at a time — its batch worker and its
+# redelivery worker (shared/messaging/rabbitmq.py); it asks whether PostgreSQL answers only once
+# a failed transaction has given its connection back. In process, each relay publishing to it
+# hands it a batch in its own round: in the embedded default two relays feed orders and
+# inventory. Three, up to six under load, leave room for both.
 CONSUMER_POOL_SIZE = 3
 
 

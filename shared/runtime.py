@@ -19,7 +19,6 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
-from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -43,7 +42,7 @@ from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import Transport
 from shared.migrations import upgrade_to_head_async
 from shared.settings import CommonSettings, ServiceSettings
-from shared.telemetry import make_tracer_provider, wrap_in_server_spans
+from shared.telemetry import make_tracer_provider, trace_sql_statements, wrap_in_server_spans
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
@@ -137,9 +136,8 @@ def create_app(
                                          application_name=f"kommunmobil-{spec.name}-relay")
         consumer_engine = make_consumer_engine(
             database_url, application_name=f"kommunmobil-{spec.name}-consumer")
-        if common.trace_sql:
-            SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine,
-                                                tracer_provider=provider)
+        if common.trace_sql:  # not the relay: it sends its statements to asyncpg directly
+            trace_sql_statements([engine, consumer_engine], provider)
         sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                                       info={"schema": spec.name})
         consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False,

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.routing import Match
 
 _propagator = TraceContextTextMapPropagator()
@@ -39,6 +40,23 @@ def make_tracer_provider(
         otlp = OTLPSpanExporter(endpoint=otlp_endpoint.rstrip("/") + "/v1/traces")
         provider.add_span_processor(BatchSpanProcessor(otlp))
     return provider
+
+
+def trace_sql_statements(engines: Sequence[AsyncEngine], provider: TracerProvider) -> None:
+    """A span per SQL statement on each of a service's engines (`KM_TRACE_SQL`).
+
+    Engine by engine rather than through `SQLAlchemyInstrumentor`: that instrumentor is one per
+    process and acts on its first call only, so with the three services of `kommunmobil up` in
+    one process, and each with a consumer engine of its own, only the first engine was traced."""
+    from opentelemetry.instrumentation.sqlalchemy import __version__
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+    from opentelemetry.metrics import get_meter
+
+    tracer = provider.get_tracer("opentelemetry.instrumentation.sqlalchemy", __version__)
+    connections = get_meter("opentelemetry.instrumentation.sqlalchemy").create_up_down_counter(
+        "db.client.connections.usage", unit="connections")
+    for engine in engines:
+        EngineTracer(tracer, engine.sync_engine, connections)
 
 
 def messaging_attributes(operation: str, destination: str, routing_key: str,

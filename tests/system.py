@@ -65,7 +65,9 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
         apps: dict[str, FastAPI] = {}
         clients: dict[str, httpx.AsyncClient] = {}
         for name in SERVICE_NAMES:
-            # Two systems run side by side in a test session, on a PostgreSQL with 100 connections.
+            # Two systems run side by side in a test session, on a PostgreSQL with 100 connections:
+            # per service up to 8 for requests, 2 for its relay and 6 for its consumer (at most
+            # 96 for both systems; the suite holds ≈ 30 at its busiest).
             settings = service_settings(name).model_copy(update={"db_pool_size": 4})
             app = create_app(spec_of(name), common=common, settings=settings,
                              database_url=database_url, token_verifier=verifier,

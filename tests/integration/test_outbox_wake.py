@@ -118,7 +118,7 @@ async def within_5_seconds(done: Callable[[], Awaitable[bool]], what: str) -> No
 async def test_a_service_relays_its_events_while_every_connection_of_its_pool_is_held(
         system: RunningSystem) -> None:
     """The relay has a connection of its own (shared/db.py: make_relay_engine): with the pool
-    that serves requests and consumers exhausted, as under a burst of requests, an event still
+    that serves requests exhausted, as under a burst of requests, an event still
     goes out at once — taking from that pool, the relay waited for it (up to its timeout, 10 s)."""
     async with orders_request_pool_held(system) as writer:
         async with driver_transaction(writer, "orders") as transaction:
