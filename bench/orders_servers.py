@@ -130,10 +130,10 @@ def bare_app(database_url: str) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal pool
-        # As many connections as the orders service's requests may use (pool 10 + overflow 10;
-        # its relay has one of its own, shared/db.py: make_relay_engine, and this endpoint
-        # relays nothing).
-        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=20, max_size=20)
+        # As many connections as the orders service opens under this load: its requests' pool
+        # (10 + overflow 10) and its relay's own one (shared/db.py: make_relay_engine). This
+        # endpoint relays nothing, so all of them serve its requests.
+        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=21, max_size=21)
         async with pool.acquire() as connection:
             await connection.execute("CREATE SCHEMA IF NOT EXISTS bare")
             for table in COPIED:
