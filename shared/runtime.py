@@ -78,6 +78,12 @@ class ServiceRuntime:
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
 
+async def _stop_tasks(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def build_transport(common: CommonSettings, service: str) -> Transport:
     assert common.broker_url, "RabbitMQ transport needs KM_BROKER_URL"
     return RabbitTransport(
@@ -130,57 +136,59 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await upgrade_to_head_async(spec.name, spec.migrations_dir, database_url)
-        engine = make_engine(database_url, pool_size=settings.db_pool_size,
-                             application_name=f"kommunmobil-{spec.name}")
-        relay_engine = make_relay_engine(database_url,
-                                         application_name=f"kommunmobil-{spec.name}-relay")
-        consumer_engine = make_consumer_engine(
-            database_url, application_name=f"kommunmobil-{spec.name}-consumer")
-        if common.trace_sql:  # not the relay: it sends its statements to asyncpg directly
-            trace_sql_statements([engine, consumer_engine], provider)
-        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                                      info={"schema": spec.name})
-        consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False,
-                                               autoflush=False, info={"schema": spec.name})
-        the_transport = transport or build_transport(common, spec.name)
-        tracer = provider.get_tracer(f"kommunmobil.{spec.name}")
-        runtime = ServiceRuntime(
-            spec=spec, common=common, settings=settings, engine=engine, sessions=sessions,
-            transport=the_transport, tracer_provider=provider,
-            relay=OutboxRelay(
-                schema=spec.name, engine=relay_engine, transport=the_transport, tracer=tracer,
-                exchange=common.exchange, batch_size=settings.relay_batch_size,
-                poll_seconds=settings.relay_poll_seconds,
-                max_backoff_seconds=settings.relay_max_backoff_seconds,
-                retention_hours=settings.outbox_retention_hours,
-            ),
-            consumer=EventConsumer(
-                name=spec.name, sessions=consumer_sessions, handlers=spec.handlers,
-                tracer=tracer, delivery_limit=settings.delivery_limit, prefetch=settings.prefetch,
-            ),
-        )
-        app.state.runtime = runtime
-        app.state.sessions = sessions
-        if owns_transport:
-            runtime.tasks.append(asyncio.create_task(_connect_and_subscribe(runtime)))
-        else:
-            await the_transport.subscribe(runtime.consumer.subscription())
-            runtime.broker_connected.set()
-        runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
-        runtime.tasks.extend(asyncio.create_task(job(runtime)) for job in spec.background_jobs)
-        log.info("%s started", spec.name)
-        try:
-            yield
-        finally:
-            for task in runtime.tasks:
-                task.cancel()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
+        # Everything opened below is closed in reverse on the way out, each step even when one
+        # before it failed (a transport whose close raised left every engine undisposed).
+        async with contextlib.AsyncExitStack() as opened:
+            opened.callback(provider.force_flush)
+            engine = make_engine(database_url, pool_size=settings.db_pool_size,
+                                 application_name=f"kommunmobil-{spec.name}")
+            opened.push_async_callback(engine.dispose)
+            relay_engine = make_relay_engine(
+                database_url, application_name=f"kommunmobil-{spec.name}-relay")
+            opened.push_async_callback(relay_engine.dispose)
+            consumer_engine = make_consumer_engine(
+                database_url, application_name=f"kommunmobil-{spec.name}-consumer")
+            opened.push_async_callback(consumer_engine.dispose)
+            if common.trace_sql:  # not the relay: it sends its statements to asyncpg directly
+                trace_sql_statements([engine, consumer_engine], provider)
+            sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                                          info={"schema": spec.name})
+            consumer_sessions = async_sessionmaker(consumer_engine, expire_on_commit=False,
+                                                   autoflush=False, info={"schema": spec.name})
+            the_transport = transport or build_transport(common, spec.name)
             if owns_transport:
-                await the_transport.close()
-            await engine.dispose()
-            await relay_engine.dispose()
-            await consumer_engine.dispose()
-            provider.force_flush()
+                opened.push_async_callback(the_transport.close)
+            tracer = provider.get_tracer(f"kommunmobil.{spec.name}")
+            runtime = ServiceRuntime(
+                spec=spec, common=common, settings=settings, engine=engine, sessions=sessions,
+                transport=the_transport, tracer_provider=provider,
+                relay=OutboxRelay(
+                    schema=spec.name, engine=relay_engine, transport=the_transport,
+                    tracer=tracer, exchange=common.exchange,
+                    batch_size=settings.relay_batch_size,
+                    poll_seconds=settings.relay_poll_seconds,
+                    max_backoff_seconds=settings.relay_max_backoff_seconds,
+                    retention_hours=settings.outbox_retention_hours,
+                ),
+                consumer=EventConsumer(
+                    name=spec.name, sessions=consumer_sessions, handlers=spec.handlers,
+                    tracer=tracer, delivery_limit=settings.delivery_limit,
+                    prefetch=settings.prefetch,
+                ),
+            )
+            opened.push_async_callback(_stop_tasks, runtime.tasks)
+            app.state.runtime = runtime
+            app.state.sessions = sessions
+            if owns_transport:
+                runtime.tasks.append(asyncio.create_task(_connect_and_subscribe(runtime)))
+            else:
+                await the_transport.subscribe(runtime.consumer.subscription())
+                runtime.broker_connected.set()
+            runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
+            runtime.tasks.extend(asyncio.create_task(job(runtime))
+                                 for job in spec.background_jobs)
+            log.info("%s started", spec.name)
+            yield
 
     app = FastAPI(
         title=spec.title, description=spec.description, version=API_VERSION,
