@@ -72,9 +72,9 @@ def make_relay_engine(url: str, *, application_name: str) -> AsyncEngine:
     pruning run one after the other). Taking it from the service's pool, the relay waited in line
     behind requests for each round under load, and each round's connection was one fewer for
     them: the orders benchmark's POST ratio read 0.03–0.09 lower with the same pool
-    (docs/performance.md, "Runs of the eleventh session"). A bulkhead either
-    way: a saturated pool no longer holds events back, and a slow broker no longer keeps one of
-    the pool's connections for its confirms."""
+    (docs/performance.md, "Runs of the eleventh session"). A bulkhead either way: a saturated
+    pool no longer holds events back, and a slow broker no longer keeps one of the pool's
+    connections for its confirms."""
     return make_engine(url, pool_size=1, application_name=application_name)
 
 

@@ -48,6 +48,7 @@ def trace_sql_statements(engines: Sequence[AsyncEngine], provider: TracerProvide
     Engine by engine rather than through `SQLAlchemyInstrumentor`: that instrumentor is one per
     process and acts on its first call only, so with the three services of `kommunmobil up` in
     one process, and each with a consumer engine of its own, only the first engine was traced."""
+    # Imported here: only a process that asked for SQL spans loads the instrumentation.
     from opentelemetry.instrumentation.sqlalchemy import __version__
     from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
     from opentelemetry.metrics import get_meter
