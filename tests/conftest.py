@@ -32,6 +32,14 @@ async def database_url() -> AsyncIterator[str]:
         yield url
 
 
+@pytest.fixture
+async def empty_database_url() -> AsyncIterator[str]:
+    """A database of the test's own, for services started by the test itself (not the session's
+    systems, whose relays would claim their outbox rows)."""
+    async with fresh_database() as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """A private vhost on the shared RabbitMQ: queues and exchanges of one test run only."""

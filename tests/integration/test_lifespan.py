@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import text
@@ -15,7 +13,6 @@ from shared.cli import spec_of
 from shared.messaging.transport import InProcessTransport
 from shared.runtime import create_app
 from shared.settings import CommonSettings, service_settings
-from tests.support.throwaway import throwaway_database
 
 
 class CloseFails(InProcessTransport):
@@ -24,20 +21,14 @@ class CloseFails(InProcessTransport):
         raise RuntimeError("the broker connection did not close cleanly")
 
 
-@pytest.fixture
-async def url(database_url: str) -> AsyncIterator[str]:
-    async with throwaway_database(database_url, "km_lifespan") as made:
-        yield made
-
-
 async def test_every_engine_is_disposed_even_when_closing_the_transport_fails(
-        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        empty_database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # The service builds (and so closes) its own transport, as with RabbitMQ.
     monkeypatch.setattr(runtime_module, "build_transport", lambda common, service: CloseFails())
-    common = CommonSettings(database_url=url, broker_url=None, environment="test")
+    common = CommonSettings(database_url=empty_database_url, broker_url=None, environment="test")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     app = create_app(spec_of("orders"), common=common, settings=service_settings("orders"),
-                     database_url=url,
+                     database_url=empty_database_url,
                      token_verifier=TokenVerifier(common, public_key=key.public_key()))
     with pytest.raises(RuntimeError, match="did not close cleanly"):
         async with app.router.lifespan_context(app):

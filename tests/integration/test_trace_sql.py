@@ -3,9 +3,6 @@ the requests' and the consumer's (shared/telemetry.py: trace_sql_statements)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,7 +16,6 @@ from shared.messaging.transport import InProcessTransport
 from shared.runtime import create_app
 from shared.settings import CommonSettings, service_settings
 from shared.telemetry import make_tracer_provider
-from tests.support.throwaway import throwaway_database
 
 
 def traced_app(service: str, url: str, transport: InProcessTransport,
@@ -35,19 +31,13 @@ def traced_app(service: str, url: str, transport: InProcessTransport,
     return app, spans
 
 
-@pytest.fixture
-async def url(database_url: str) -> AsyncIterator[str]:
-    async with throwaway_database(database_url, "km_trace_sql") as made:
-        yield made
-
-
 async def test_every_service_in_the_process_traces_its_requests_and_its_consumers_sql(
-        url: str) -> None:
+        empty_database_url: str) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     transport = InProcessTransport()
     await transport.start()
-    orders, orders_spans = traced_app("orders", url, transport, key)
-    lifecycle, lifecycle_spans = traced_app("lifecycle", url, transport, key)
+    orders, orders_spans = traced_app("orders", empty_database_url, transport, key)
+    lifecycle, lifecycle_spans = traced_app("lifecycle", empty_database_url, transport, key)
     async with orders.router.lifespan_context(orders), \
             lifecycle.router.lifespan_context(lifecycle):
         # The second service's requests: SQLAlchemy's instrumentor traced only the first engine
