@@ -131,9 +131,9 @@ def bare_app(database_url: str) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal pool
         # As many connections as the orders service opens under this load: its requests' pool
-        # (10 + overflow 10) and its relay's own one (shared/db.py: make_relay_engine). This
-        # endpoint relays nothing, so all of them serve its requests.
-        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=21, max_size=21)
+        # (10 + overflow 10) and its relay's own two (shared/db.py: make_relay_engine: one per
+        # round in flight). This endpoint relays nothing, so all of them serve its requests.
+        pool = await asyncpg.create_pool(asyncpg_dsn(database_url), min_size=22, max_size=22)
         async with pool.acquire() as connection:
             await connection.execute("CREATE SCHEMA IF NOT EXISTS bare")
             for table in COPIED:

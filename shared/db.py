@@ -46,12 +46,14 @@ def schema_metadata(schema: str) -> MetaData:
     return MetaData(schema=schema, naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None,
+                application_name: str = "") -> AsyncEngine:
+    """`max_overflow`: connections opened beyond `pool_size` under load (default: as many)."""
     engine = create_async_engine(
         url,
         poolclass=FairAsyncPool,  # waiting requests served in order (shared/pool.py)
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         # Not pool_pre_ping: for asyncpg it costs three round trips per checkout (BEGIN, ping,
         # ROLLBACK). _refuse_closed_connections below catches what a restart leaves behind.
         pool_timeout=10,
@@ -66,16 +68,16 @@ def make_engine(url: str, *, pool_size: int = 10, application_name: str = "") ->
 
 
 def make_relay_engine(url: str, *, application_name: str) -> AsyncEngine:
-    """The outbox relay's own connection, apart from the pool that serves requests.
+    """The outbox relay's own connections, apart from the pool that serves requests.
 
-    A relay holds one connection at a time, for its round's transaction (its rounds and its
-    pruning run one after the other). Taking it from the service's pool, the relay waited in line
-    behind requests for each round under load, and each round's connection was one fewer for
-    them: the orders benchmark's POST ratio read 0.03–0.09 lower with the same pool
-    (docs/performance.md, "Runs of the eleventh session"). A bulkhead either way: a saturated
-    pool no longer holds events back, and a slow broker no longer keeps one of the pool's
-    connections for its confirms."""
-    return make_engine(url, pool_size=1, application_name=application_name)
+    A relay holds a connection for each round's transaction: two when its rounds overlap
+    (shared/messaging/relay.py: `rounds_in_flight`); its pruning, every ten minutes, waits for
+    one of them. Taking them from the service's pool, the relay waited in line behind requests
+    for each round under load, and each round's connection was one fewer for them: the orders
+    benchmark's POST ratio read 0.03–0.09 lower with the same pool (docs/performance.md, "Runs
+    of the eleventh session"). A bulkhead either way: a saturated pool no longer holds events
+    back, and a slow broker no longer keeps one of the pool's connections for its confirms."""
+    return make_engine(url, pool_size=2, max_overflow=0, application_name=application_name)
 
 
 # On RabbitMQ a consumer runs one transaction per worker at a time — its batch worker and its
