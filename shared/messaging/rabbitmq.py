@@ -27,6 +27,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 
 from shared.events.base import CLOUDEVENTS_CONTENT_TYPE
+from shared.messaging.acks import UnsettledDeliveries, plan_acks
 from shared.messaging.transport import (
     Delivery,
     Outcome,
@@ -88,6 +89,7 @@ class RabbitTransport:
         self._event_log = (event_log_queue, event_log_max_age)
         self._workers: list[asyncio.Task[None]] = []
         self._dead_lettering: set[asyncio.Task[None]] = set()
+        self._unsettled = UnsettledDeliveries()
         # RabbitMQ sends a heartbeat every heartbeat/2 s whenever it has nothing else to send —
         # also to a connection it blocks during a memory/disk alarm — so silence longer than two
         # heartbeat intervals means the path is dead. (aiormq's own check waits (heartbeat+1)*3 s,
@@ -293,6 +295,8 @@ class RabbitTransport:
         self._workers.append(asyncio.create_task(self._work(subscription, retries, 1)))
 
         async def arrived(message: AbstractIncomingMessage) -> None:
+            if message.delivery_tag is not None:
+                self._unsettled.received(message.channel, message.delivery_tag)
             (retries if self._attempt(message) > 1 else pending).put_nowait(message)
 
         await queue.consume(arrived, no_ack=False)
@@ -323,6 +327,7 @@ class RabbitTransport:
         except Exception:
             log.exception("consumer %s failed outside its handlers", subscription.queue)
             outcomes = [Outcome(Verdict.RETRY, "consumer error")] * len(messages)
+        acked = []
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome.verdict is Verdict.DEAD_LETTER:
                 # Off the worker: the dead-letter publish waits for its confirm (a quorum-queue
@@ -331,11 +336,46 @@ class RabbitTransport:
                 task = asyncio.create_task(self._settle(subscription, message, outcome))
                 self._dead_lettering.add(task)
                 task.add_done_callback(self._dead_lettering.discard)
+            elif outcome.verdict is Verdict.ACK and message.delivery_tag is not None:
+                acked.append(message)
             else:
                 await self._settle(subscription, message, outcome)
+        await self._ack_together(acked)
+
+    async def _ack_together(self, messages: list[AbstractIncomingMessage]) -> None:
+        """Ack a batch in as few frames as its channel allows (shared/messaging/acks.py)."""
+        channels: dict[Any, dict[int, AbstractIncomingMessage]] = {}
+        for message in messages:
+            assert message.delivery_tag is not None
+            channels.setdefault(message.channel, {})[message.delivery_tag] = message
+        for channel, by_tag in channels.items():
+            upto, one_by_one = plan_acks(by_tag.keys(), self._unsettled.of(channel))
+            try:
+                if upto is not None:
+                    await by_tag[upto].ack(multiple=True)
+                for tag in one_by_one:
+                    await by_tag[tag].ack()
+            except asyncio.CancelledError:
+                if _cancelled_by_caller():
+                    raise
+                log.warning("%d deliveries not acked: connection dropped; the broker will "
+                            "redeliver them", len(by_tag))
+            except Exception:
+                log.exception("%d deliveries not acked; the broker will redeliver them",
+                              len(by_tag))
+            finally:
+                self._unsettled.settled(channel, by_tag.keys())
 
     async def _settle(self, subscription: Subscription, message: AbstractIncomingMessage,
                       outcome: Outcome) -> None:
+        try:
+            await self._settle_one(subscription, message, outcome)
+        finally:
+            if message.delivery_tag is not None:
+                self._unsettled.settled(message.channel, [message.delivery_tag])
+
+    async def _settle_one(self, subscription: Subscription, message: AbstractIncomingMessage,
+                          outcome: Outcome) -> None:
         try:
             if outcome.verdict is Verdict.ACK:
                 await message.ack()

@@ -53,6 +53,7 @@ class OutboxRelay:
     max_backoff_seconds: float = 15.0
     retention_hours: float = 72.0
     rounds_in_flight: int = 2
+    overlap_after: float = 0.01
     stats: RelayStats = field(default_factory=RelayStats)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -64,26 +65,30 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Relay until cancelled, with up to `rounds_in_flight` rounds at once.
+        """Relay until cancelled; a round whose confirms are slow is overlapped by the next.
 
         A round holds its claim transaction until the broker has confirmed its batch, and most of
-        a round is that wait. The next round does not wait for it: once a round has claimed its
-        rows, the loop may start another, whose claim skips the rows still locked. Events
-        committed meanwhile then go out at once instead of a round later — the round's confirm
-        wait left the claim's p99 at 17–31 ms of a 42–68 ms end-to-end p99 (docs/performance.md,
-        twelfth session). The rounds are independent transactions, as those of parallel relays
-        are: a round that fails leaves its rows to a later one.
+        a round is that wait. Once a round has been in flight for `overlap_after` seconds, the
+        next one may start beside it (up to `rounds_in_flight` at once); its claim skips the rows
+        still locked. In a slow stretch, events committed meanwhile then go out after that
+        delay rather than a slow round later: the wait from commit to claim had been a third of
+        the tail of commit-to-effect (docs/performance.md, twelfth session). A round that ends
+        within the delay is not overlapped: every round costs the service CPU of its own, and
+        overlapping them all made rounds half as large and POST /v1/orders costlier (bench/
+        orders_api.py). The rounds are independent transactions, as those of parallel relays
+        are: a round that fails or is cut short leaves its rows to a later one.
         """
         relay_started(self.schema, self.wake)
         prune_every, last_prune = 600.0, 0.0
         loop = asyncio.get_running_loop()
         slots = asyncio.Semaphore(self.rounds_in_flight)
-        rounds: set[asyncio.Task[int]] = set()
+        rounds: dict[asyncio.Task[int], float] = {}  # each round in flight: when it started
         try:
             while True:
                 claimed = 0
                 try:
                     if self.transport.is_ready():
+                        await self._overlap_or_wait(rounds)
                         claimed = await self._start_round(slots, rounds)
                     if loop.time() - last_prune > prune_every:
                         await self.prune()
@@ -99,19 +104,27 @@ class OutboxRelay:
             for task in rounds:
                 task.cancel()  # their transactions roll back: the rows are relayed again later
             if rounds:
-                await asyncio.wait(rounds)
+                await asyncio.wait(list(rounds))
 
-    async def _start_round(self, slots: asyncio.Semaphore, rounds: set[asyncio.Task[int]]
-                           ) -> int:
+    async def _overlap_or_wait(self, rounds: dict[asyncio.Task[int], float]) -> None:
+        """Return once no round is in flight, or the latest one has been for `overlap_after`."""
+        if not rounds:
+            return
+        delay = max(rounds.values()) + self.overlap_after - asyncio.get_running_loop().time()
+        if delay > 0:
+            await asyncio.wait(list(rounds), timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _start_round(self, slots: asyncio.Semaphore,
+                           rounds: dict[asyncio.Task[int], float]) -> int:
         """Start a round once a slot is free; returns how many rows it claimed, as soon as it
         has claimed them (it publishes, marks and commits on its own)."""
         await slots.acquire()
         claimed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._round(claimed))
-        rounds.add(task)
+        rounds[task] = asyncio.get_running_loop().time()
 
         def finished(done: asyncio.Task[int]) -> None:
-            rounds.discard(done)
+            rounds.pop(done, None)
             slots.release()
             if done.cancelled():
                 claimed.cancel()  # a no-op once it was told its count

@@ -1,6 +1,7 @@
-"""The relay's rounds overlap (shared/messaging/relay.py: `OutboxRelay.run`): a round waiting for
-the broker's confirms does not hold back the events committed meanwhile, and a relay stopped
-mid-round loses nothing and applies nothing twice — on both transports, against real
+"""The relay's rounds overlap (shared/messaging/relay.py: `OutboxRelay.run`): a round that has
+waited for the broker's confirms for `overlap_after` no longer holds back the events committed
+meanwhile, one that ends sooner is not overlapped, and a relay stopped mid-round loses nothing
+and applies nothing twice — on both transports, against real
 PostgreSQL (and real RabbitMQ).
 
 Slow confirms are made by holding a round after its messages went out and before it marks them
@@ -93,6 +94,24 @@ async def test_an_event_committed_while_a_round_waits_for_its_confirms_goes_out_
             break
         await asyncio.sleep(0.05)
     assert await probe.unsent() == 0
+
+
+async def test_a_round_is_overlapped_only_once_it_has_been_in_flight_for_overlap_after(
+        probe: Probe) -> None:
+    """A round that ends within `overlap_after` is not overlapped: the next waits for it, and so
+    gathers more rows (every round costs CPU of its own)."""
+    late = LateConfirms(probe.transport)
+    run_relay(probe, late, overlap_after=AN_HOUR)  # type: ignore[arg-type]
+    await probe.emit("first")
+    await late.rounds_held(1)
+    await probe.emit("second")
+    await asyncio.sleep(0.5)  # time enough for a second round, were it allowed yet
+    assert len(late.held) == 1
+
+    late.let_go.set()  # the first round ends: the second starts
+    assert await probe.wait_for_effects({"first", "second"}, timeout=20) == {
+        "first": 1, "second": 1}
+    assert len(late.held) == 2
 
 
 async def test_rounds_in_flight_are_bounded(probe: Probe) -> None:
