@@ -56,6 +56,7 @@ class OutboxRelay:
     overlap_after: float = 0.01
     stats: RelayStats = field(default_factory=RelayStats)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _typical_round: float = 0.0  # seconds a round that relayed rows took, a moving average
 
     @property
     def tables(self) -> BackboneTables:
@@ -68,15 +69,16 @@ class OutboxRelay:
         """Relay until cancelled; a round whose confirms are slow is overlapped by the next.
 
         A round holds its claim transaction until the broker has confirmed its batch, and most of
-        a round is that wait. Once a round has been in flight for `overlap_after` seconds, the
-        next one may start beside it (up to `rounds_in_flight` at once); its claim skips the rows
-        still locked. In a slow stretch, events committed meanwhile then go out after that
-        delay rather than a slow round later: the wait from commit to claim had been a third of
-        the tail of commit-to-effect (docs/performance.md, twelfth session). A round that ends
-        within the delay is not overlapped: every round costs the service CPU of its own, and
-        overlapping them all made rounds half as large and POST /v1/orders costlier (bench/
-        orders_api.py). The rounds are independent transactions, as those of parallel relays
-        are: a round that fails or is cut short leaves its rows to a later one.
+        a round is that wait. Once a round has been in flight for `overlap_after` seconds — and
+        for twice as long as rounds take of late — the next one may start beside it (up to
+        `rounds_in_flight` at once); its claim skips the rows still locked. In a slow stretch,
+        events committed meanwhile then go out after that delay rather than a slow round later:
+        the wait from commit to claim had been a third of the tail of commit-to-effect
+        (docs/performance.md, twelfth session). A round that ends within the delay is not
+        overlapped: every round costs the service CPU of its own, and overlapping them all made
+        rounds half as large and POST /v1/orders costlier (bench/orders_api.py). The rounds are
+        independent transactions, as those of parallel relays are: a round that fails or is cut
+        short leaves its rows to a later one.
         """
         relay_started(self.schema, self.wake)
         prune_every, last_prune = 600.0, 0.0
@@ -107,10 +109,13 @@ class OutboxRelay:
                 await asyncio.wait(list(rounds))
 
     async def _overlap_or_wait(self, rounds: dict[asyncio.Task[int], float]) -> None:
-        """Return once no round is in flight, or the latest one has been for `overlap_after`."""
+        """Return once no round is in flight, or the latest one has been for `overlap_after` —
+        or twice as long as a round takes of late, if that is longer: under a steady load every
+        round takes about as long, and overlapping them would only halve their size."""
         if not rounds:
             return
-        delay = max(rounds.values()) + self.overlap_after - asyncio.get_running_loop().time()
+        after = max(self.overlap_after, 2 * self._typical_round)
+        delay = max(rounds.values()) + after - asyncio.get_running_loop().time()
         if delay > 0:
             await asyncio.wait(list(rounds), timeout=delay, return_when=asyncio.FIRST_COMPLETED)
 
@@ -124,8 +129,12 @@ class OutboxRelay:
         rounds[task] = asyncio.get_running_loop().time()
 
         def finished(done: asyncio.Task[int]) -> None:
-            rounds.pop(done, None)
+            started = rounds.pop(done, None)
             slots.release()
+            if started is not None and not done.cancelled() and done.exception() is None \
+                    and done.result() > 0:
+                took = asyncio.get_running_loop().time() - started
+                self._typical_round += 0.1 * (took - self._typical_round)  # moving average
             if done.cancelled():
                 claimed.cancel()  # a no-op once it was told its count
             elif (error := done.exception()) is not None:
