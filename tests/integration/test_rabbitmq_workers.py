@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.transport import ACKED, Delivery, Outcome, Subscription, Verdict
 
 ROUTING_KEY = "probe.thing.v1"
+
+
+def subscription_of(name: str, apply: Callable[[Delivery], Awaitable[Outcome]]) -> Subscription:
+    """`name`'s inbox, its batches applied one delivery after the other."""
+
+    async def apply_many(deliveries: Sequence[Delivery]) -> list[Outcome]:
+        return [await apply(delivery) for delivery in deliveries]
+
+    return Subscription(queue=f"{name}.inbox", routing_keys=[ROUTING_KEY], callback=apply,
+                        batch_callback=apply_many, delivery_limit=5)
 
 
 async def test_a_retry_in_progress_does_not_hold_up_first_deliveries(broker_url: str) -> None:
@@ -43,18 +53,13 @@ async def test_a_retry_in_progress_does_not_hold_up_first_deliveries(broker_url:
             all_healthy.set()
         return ACKED
 
-    async def apply_many(deliveries: Sequence[Delivery]) -> list[Outcome]:
-        return [await apply(delivery) for delivery in deliveries]
-
     async def publish(key: str) -> None:
         await transport.publish(ROUTING_KEY, key.encode(), message_id=f"{name}-{key}",
                                 headers={})
 
     await transport.start()
     try:
-        await transport.subscribe(Subscription(
-            queue=f"{name}.inbox", routing_keys=[ROUTING_KEY], callback=apply,
-            batch_callback=apply_many, delivery_limit=5))
+        await transport.subscribe(subscription_of(name, apply))
         await publish("poison")
         await asyncio.wait_for(retry_started.wait(), 30)
         for key in healthy:
@@ -97,14 +102,9 @@ async def test_batch_acks_settle_every_applied_delivery_and_never_one_still_held
             all_healthy.set()
         return ACKED
 
-    async def apply_many(deliveries: Sequence[Delivery]) -> list[Outcome]:
-        return [await apply(delivery) for delivery in deliveries]
-
-    subscription = Subscription(queue=f"{name}.inbox", routing_keys=[ROUTING_KEY],
-                                callback=apply, batch_callback=apply_many, delivery_limit=5)
     await first.start()
     try:
-        await first.subscribe(subscription)
+        await first.subscribe(subscription_of(name, apply))
         await first.publish(ROUTING_KEY, b"held", message_id=f"{name}-held", headers={})
         await asyncio.wait_for(retry_started.wait(), 30)
         await asyncio.gather(*(first.publish(ROUTING_KEY, key.encode(), message_id=key, headers={})
@@ -124,14 +124,9 @@ async def test_batch_acks_settle_every_applied_delivery_and_never_one_still_held
         first_redelivery.set()
         return ACKED
 
-    async def record_many(deliveries: Sequence[Delivery]) -> list[Outcome]:
-        return [await record(delivery) for delivery in deliveries]
-
     await second.start()
     try:
-        await second.subscribe(Subscription(
-            queue=f"{name}.inbox", routing_keys=[ROUTING_KEY], callback=record,
-            batch_callback=record_many, delivery_limit=5))
+        await second.subscribe(subscription_of(name, record))
         await asyncio.wait_for(first_redelivery.wait(), 30)
         await asyncio.sleep(1.0)  # anything else left unacked would arrive meanwhile
         assert redelivered == [("held", 3)]
