@@ -125,7 +125,12 @@ class OutboxRelay:
         has claimed them (it publishes, marks and commits on its own)."""
         await slots.acquire()
         claimed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._round(claimed))
+
+        def tell(count: int) -> None:
+            if not claimed.done():
+                claimed.set_result(count)
+
+        task = asyncio.create_task(self.relay_once(on_claimed=tell))
         rounds[task] = asyncio.get_running_loop().time()
 
         def finished(done: asyncio.Task[int]) -> None:
@@ -145,13 +150,6 @@ class OutboxRelay:
 
         task.add_done_callback(finished)
         return await claimed
-
-    async def _round(self, claimed: asyncio.Future[int]) -> int:
-        def tell(count: int) -> None:
-            if not claimed.done():
-                claimed.set_result(count)
-
-        return await self.relay_once(on_claimed=tell)
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
