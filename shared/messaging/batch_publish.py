@@ -71,7 +71,11 @@ async def publish_batch(channel: aiormq.abc.AbstractChannel, exchange: str,
                         message_id=message.message_id, headers=dict(message.headers)),
                     body_size=len(message.body)))
                 frames.extend(channel._split_body(message.body))
-            payload = ChannelFrame.marshall(frames=frames, channel_number=channel.number)
+            # As aiormq's own publish asks: the writer drains the socket after this payload, so
+            # a broker that stops reading (an alarm) holds the writer, then the queue, back.
+            drained = channel.create_future()
+            payload = ChannelFrame.marshall(frames=frames, channel_number=channel.number,
+                                            drain_future=drained)
             await channel.write_queue.put(payload)  # bounded: waits while the writer is behind
         except BaseException:
             # Not queued, so the broker never sees it: give the tags back while the lock is
