@@ -5,7 +5,7 @@ broker alarm never stalls the consumers. Robust connections re-declare the topol
 re-register consumers after a broker restart, without restarting the process.
 
 A silently dead connection (no FIN, no RST: a cut cable, a dropped NAT entry) is detected by a
-watchdog within two heartbeat intervals, see `RabbitTransport._watch`.
+watchdog within two heartbeat intervals (shared/messaging/watchdog.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aio_pika
-import aiormq.abc
 from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustChannel,
@@ -37,6 +36,7 @@ from shared.messaging.transport import (
     Subscription,
     Verdict,
 )
+from shared.messaging.watchdog import SilenceWatchdog
 
 log = logging.getLogger(__name__)
 REASON_HEADER = "x-km-dead-letter-reason"
@@ -92,13 +92,8 @@ class RabbitTransport:
         self._workers: list[asyncio.Task[None]] = []
         self._dead_lettering: set[asyncio.Task[None]] = set()
         self._unsettled = UnsettledDeliveries()
-        # RabbitMQ sends a heartbeat every heartbeat/2 s whenever it has nothing else to send —
-        # also to a connection it blocks during a memory/disk alarm — so silence longer than two
-        # heartbeat intervals means the path is dead. (aiormq's own check waits (heartbeat+1)*3 s,
-        # e.g. 9 s instead of 4 s for heartbeat=2.)
-        self._dead_after = 2.0 * heartbeat
-        self._watchdog: asyncio.Task[None] | None = None
-        self._dropping: dict[aiormq.abc.AbstractConnection, asyncio.Task[None]] = {}
+        self._watchdog = SilenceWatchdog(connection_name, heartbeat,
+                                         lambda: (self._publisher, self._consumer))
 
     async def start(self) -> None:
         """Connect once; raises if the broker is unreachable (the caller retries)."""
@@ -113,8 +108,7 @@ class RabbitTransport:
             self._dlx_name, aio_pika.ExchangeType.DIRECT, durable=True
         )
         await self._declare_event_log()
-        if self._heartbeat > 0 and self._watchdog is None:
-            self._watchdog = asyncio.create_task(self._watch())
+        self._watchdog.start()
 
     async def _connect(self, role: str) -> AbstractRobustConnection:
         return await aio_pika.connect_robust(
@@ -141,11 +135,10 @@ class RabbitTransport:
     async def close(self) -> None:
         if self._dead_lettering:  # let confirmed dead-letter publishes ack their originals
             await asyncio.wait(self._dead_lettering, timeout=self._publish_timeout)
-        watchdog, self._watchdog = self._watchdog, None
+        self._watchdog.stop()
         # A dead-letter publish cut short leaves its message unacked: the broker redelivers it.
-        for task in (watchdog, *self._dropping.values(), *self._workers, *self._dead_lettering):
-            if task is not None:
-                task.cancel()
+        for task in (*self._workers, *self._dead_lettering):
+            task.cancel()
         for connection in (self._consumer, self._publisher):
             if connection is not None:
                 with contextlib.suppress(Exception):
@@ -154,45 +147,9 @@ class RabbitTransport:
     def is_ready(self) -> bool:
         return all(
             c is not None and not c.is_closed and c.connected.is_set()
-            and self._silence(c) <= self._dead_after
+            and not self._watchdog.is_silent(c)
             for c in (self._publisher, self._consumer)
         )
-
-    def _silence(self, connection: AbstractRobustConnection) -> float:
-        """Seconds since the broker last sent anything on `connection` (0 when unknown)."""
-        underlay = connection.transport
-        if underlay is None or self._heartbeat <= 0:
-            return 0.0
-        # aiormq records the time of the last received frame but keeps it private; read it
-        # defensively. If a future aiormq renames it this returns 0 and only aiormq's slower
-        # check remains — tests/faults/test_broker_faults.py (scenario 3) then fails.
-        last = getattr(underlay.connection, "_Connection__last_frame_time", None)
-        if not isinstance(last, float):
-            return 0.0
-        return underlay.connection.loop.time() - last  # the clock aiormq stamps with
-
-    async def _watch(self) -> None:
-        """Close a connection that went silent, so the robust connection reconnects."""
-        while True:
-            await asyncio.sleep(min(1.0, self._heartbeat / 4))
-            for connection in (self._publisher, self._consumer):
-                underlay = connection.transport if connection is not None else None
-                if connection is None or underlay is None or underlay.connection.is_closed:
-                    continue
-                silence = self._silence(connection)
-                if silence > self._dead_after and underlay.connection not in self._dropping:
-                    log.warning("%s: no frame from RabbitMQ for %.1f s (heartbeat %d s); "
-                                "dropping the connection to reconnect", self._name, silence,
-                                self._heartbeat)
-                    self._drop(underlay.connection, silence)
-
-    def _drop(self, dead: aiormq.abc.AbstractConnection, silence: float) -> None:
-        # In a task: closing a dead socket may wait (aiormq sends Connection.Close and waits up
-        # to 2 s for Close-Ok); the watchdog must keep watching meanwhile.
-        task = asyncio.create_task(
-            dead.close(ConnectionError(f"no frame from RabbitMQ for {silence:.1f} s")))
-        self._dropping[dead] = task
-        task.add_done_callback(lambda _: self._dropping.pop(dead, None))
 
     async def publish(
         self, routing_key: str, body: bytes, *, message_id: str, headers: Mapping[str, Any]
