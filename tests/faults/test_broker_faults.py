@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -295,10 +296,12 @@ async def publish_until_failed(transport: Transport) -> float:
     return now() - began
 
 
-async def test_3_silently_dropped_connection(node: PrivateRabbitNode,
-                                             probes: ProbeFactory) -> None:
+async def test_3_silently_dropped_connection(node: PrivateRabbitNode, probes: ProbeFactory,
+                                             caplog: pytest.LogCaptureFixture) -> None:
     """A proxy that stops forwarding (no FIN, no RST): detected within two heartbeat intervals,
-    no publish blocked past its timeout, nothing lost once the path works again."""
+    no publish blocked past its timeout, the silent connection dropped by our watchdog (not
+    left to aiormq's own, slower check), nothing lost once the path works again."""
+    caplog.set_level(logging.WARNING, logger="shared.messaging.watchdog")
     async with SilentDropProxy("127.0.0.1", node.port) as proxy:
         via_proxy = f"amqp://guest:guest@127.0.0.1:{proxy.listen_port}/"
         probe = await probes(via_proxy, transport_options={
@@ -329,6 +332,8 @@ async def test_3_silently_dropped_connection(node: PrivateRabbitNode,
     slowest = max(timed.durations)
     assert slowest <= PUBLISH_TIMEOUT + SLACK, f"a publish blocked {slowest:.1f} s"
     assert reconnected is not None, "no reconnect through the thawed proxy"
+    assert any(r.name == "shared.messaging.watchdog" and "no frame from RabbitMQ" in r.msg
+               for r in caplog.records), "the watchdog did not drop the silent connection"
     figures("3 silent drop", events=len(keys), heartbeat_s=HEARTBEAT, detected_after_s=detected,
             publish_timeout_s=PUBLISH_TIMEOUT, direct_publish_failed_after_s=direct_took,
             slowest_publish_s=slowest, publishes=len(timed.durations),
