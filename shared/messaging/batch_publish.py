@@ -18,7 +18,7 @@ exercise every way a publish ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiormq
@@ -32,7 +32,8 @@ from shared.messaging.transport import OutgoingMessage
 PERSISTENT = 2
 
 
-def _forget_message_id(channel: aiormq.Channel, message_id: str, tag: int) -> Any:
+def _forget_message_id(channel: aiormq.Channel, message_id: str, tag: int
+                       ) -> Callable[[asyncio.Future[Any]], None]:
     def forget(_: asyncio.Future[Any]) -> None:
         if channel.message_id_delivery_tag.get(message_id) == tag:
             channel.message_id_delivery_tag.pop(message_id)
@@ -50,6 +51,7 @@ async def publish_batch(channel: aiormq.abc.AbstractChannel, exchange: str,
         raise RuntimeError("publish_batch needs an aiormq channel with publisher confirms")
     frames: list[Any] = []
     confirmations: list[asyncio.Future[Any]] = []
+    drained: asyncio.Future[Any] | None = None
     async with channel.lock:  # tags must be taken in the order the frames are written
         first = channel.delivery_tag
         try:
@@ -83,7 +85,8 @@ async def publish_batch(channel: aiormq.abc.AbstractChannel, exchange: str,
             for tag in range(first + 1, channel.delivery_tag + 1):
                 channel.confirmations.pop(tag, None)
             channel.delivery_tag = first
-            for confirmation in confirmations:
-                confirmation.cancel()
+            for future in (*confirmations, drained):
+                if future is not None:
+                    future.cancel()  # else they would wait in the channel's store until it closes
             raise
     return confirmations
