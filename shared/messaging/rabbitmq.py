@@ -23,7 +23,7 @@ from aio_pika.abc import (
     AbstractRobustConnection,
     AbstractRobustExchange,
 )
-from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
+from aio_pika.exceptions import AMQPError, DeliveryError
 
 from shared.events.base import CLOUDEVENTS_CONTENT_TYPE
 from shared.messaging.acks import UnsettledDeliveries, plan_acks
@@ -56,6 +56,15 @@ def inbox_queue_arguments(service_queue: str, dlx: str, delivery_limit: int) -> 
 
 def dead_letter_queue_name(queue: str) -> str:
     return queue.removesuffix(".inbox") + ".dlq"
+
+
+def _not_published(routing_key: str, error: BaseException) -> str:
+    """Why a publish failed, as the relay records it on the outbox row (`last_error`)."""
+    if isinstance(error, DeliveryError):  # nacked, or returned unroutable (a PublishError)
+        return f"broker refused or returned {routing_key}: {error}"
+    if isinstance(error, asyncio.CancelledError):  # aiormq dropped a stuck connection
+        return f"publish of {routing_key} not confirmed: connection dropped"
+    return f"publish of {routing_key} not confirmed: {error!r}"
 
 
 def _cancelled_by_caller() -> bool:
@@ -197,13 +206,7 @@ class RabbitTransport:
             return (f"publish of {message.routing_key} not confirmed within "
                     f"{self._publish_timeout} s")
         error = confirmation.exception()
-        if error is None:
-            return None
-        if isinstance(error, DeliveryError):  # nacked, or returned unroutable (a PublishError)
-            return f"broker refused or returned {message.routing_key}: {error}"
-        if isinstance(error, asyncio.CancelledError):
-            return f"publish of {message.routing_key} not confirmed: connection dropped"
-        return f"publish of {message.routing_key} not confirmed: {error!r}"
+        return None if error is None else _not_published(message.routing_key, error)
 
     async def _send(self, message: OutgoingMessage, timeout: float | None) -> None:
         if self._exchange is None:
@@ -218,15 +221,12 @@ class RabbitTransport:
         routing_key = message.routing_key
         try:
             await self._exchange.publish(outgoing, routing_key, mandatory=True, timeout=timeout)
-        except (DeliveryError, PublishError) as exc:
-            raise PublishFailed(f"broker refused or returned {routing_key}: {exc}") from exc
         except (AMQPError, ConnectionError, TimeoutError, RuntimeError) as exc:
-            raise PublishFailed(f"publish of {routing_key} not confirmed: {exc!r}") from exc
+            raise PublishFailed(_not_published(routing_key, exc)) from exc
         except asyncio.CancelledError as exc:
             if _cancelled_by_caller():
                 raise
-            raise PublishFailed(f"publish of {routing_key} not confirmed: connection dropped"
-                                ) from exc
+            raise PublishFailed(_not_published(routing_key, exc)) from exc
 
     async def subscribe(self, subscription: Subscription) -> None:
         assert self._consumer is not None, "start() first"
