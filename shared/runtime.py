@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,6 +202,22 @@ def create_app(
     wrap_in_server_spans(app, provider.get_tracer("kommunmobil.http"),
                          frozenset({"/healthz", "/readyz"}))
     return app
+
+
+async def repeat_every(seconds: float, work: Callable[[], Awaitable[object]], *, what: str,
+                       wait_first: bool = False) -> None:
+    """A scheduled background job's loop: `work` every `seconds` until cancelled. A failed run is
+    logged and the next one comes on schedule: the job must outlive any one run."""
+    if wait_first:
+        await asyncio.sleep(seconds)
+    while True:
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; it runs again in %.0f s", what, seconds)
+        await asyncio.sleep(seconds)
 
 
 def run_event_loop(main: Coroutine[Any, Any, None]) -> None:

@@ -118,6 +118,9 @@ class InventorySettings(ServiceSettings):
     port: int = Field(default=DEFAULT_PORTS["inventory"], ge=1, le=65535)
     # rule C1: how often the consumed-device sweep runs (it is idempotent; replicas may overlap).
     consumed_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # rule O3: how often waiting order lines look at the stock again (services/inventory/
+    # backorders.py: a line that starts to wait as a delivery commits misses it otherwise).
+    backorder_pass_seconds: float = Field(default=60.0, gt=0)
     # The outside systems (rules B2, U9); only the honest simulators ship yet (docs/inventory.md).
     mdm_adapter: Literal["simulator"] = "simulator"
     operator_adapter: Literal["simulator"] = "simulator"

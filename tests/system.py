@@ -18,7 +18,7 @@ from shared.auth import TokenVerifier
 from shared.cli import spec_of
 from shared.messaging.transport import InProcessTransport, Transport
 from shared.runtime import create_app
-from shared.settings import SERVICE_NAMES, CommonSettings, service_settings
+from shared.settings import SERVICE_NAMES, CommonSettings, InventorySettings, service_settings
 from shared.telemetry import make_tracer_provider
 
 T = TypeVar("T")
@@ -69,6 +69,11 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
             # per service up to 8 for requests, 2 for its relay and 6 for its consumer (at most
             # 96 for both systems; the suite holds ≈ 30 at its busiest).
             settings = service_settings(name).model_copy(update={"db_pool_size": 4})
+            if isinstance(settings, InventorySettings):
+                # Not during the suite: the pass would hand one test's stock to another test's
+                # waiting line (tests/integration/test_inventory_backorder_pass.py runs it on a
+                # database of its own).
+                settings = settings.model_copy(update={"backorder_pass_seconds": 86_400.0})
             app = create_app(spec_of(name), common=common, settings=settings,
                              database_url=database_url, token_verifier=verifier,
                              transport=transport,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.inventory.backorders import backorder_job
 from services.inventory.handlers import HANDLERS
 from services.inventory.readiness import pull_job
 from services.inventory.routes import router
@@ -17,5 +18,5 @@ SPEC = ServiceSpec(
     router=router,
     handlers=HANDLERS,
     migrations_dir=Path(__file__).parent / "migrations",
-    background_jobs=(sweep_job, pull_job),
+    background_jobs=(sweep_job, pull_job, backorder_job),
 )

@@ -5,7 +5,6 @@ as whom it runs. Never commits, except the background job, which is its own oute
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date
 
@@ -15,7 +14,7 @@ from services.inventory.records import today
 from services.inventory.repository import SweepRepository, SweepResult
 from shared.audit import record_audit
 from shared.db import transaction
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, repeat_every
 from shared.settings import InventorySettings
 
 log = logging.getLogger(__name__)
@@ -45,16 +44,13 @@ async def sweep_job(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     interval = (settings.consumed_sweep_seconds if isinstance(settings, InventorySettings)
                 else 3600.0)
-    while True:
-        try:
-            async with transaction(runtime.sessions) as session:
-                result = await run_sweep(session, actor="inventory-sweep", wait=False)
-            if result.consumed:
-                log.info("consumed sweep: %d devices consumed (%d security updates ended, %d "
-                         "required app unsupported)", result.consumed,
-                         result.security_updates_ended, result.required_app_unsupported)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("consumed sweep failed; next try in %.0f s", interval)
-        await asyncio.sleep(interval)
+
+    async def once() -> None:
+        async with transaction(runtime.sessions) as session:
+            result = await run_sweep(session, actor="inventory-sweep", wait=False)
+        if result.consumed:
+            log.info("consumed sweep: %d devices consumed (%d security updates ended, %d "
+                     "required app unsupported)", result.consumed,
+                     result.security_updates_ended, result.required_app_unsupported)
+
+    await repeat_every(interval, once, what="consumed sweep")

@@ -6,7 +6,6 @@ harmless, and a try-lock lets only one replica do the work at a time.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -14,7 +13,7 @@ from zoneinfo import ZoneInfo
 from services.lifecycle import offboarding
 from services.lifecycle.repository import try_lock
 from shared.db import transaction
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, repeat_every
 from shared.settings import LifecycleSettings
 
 log = logging.getLogger(__name__)
@@ -42,14 +41,10 @@ async def overdue_sweep(runtime: ServiceRuntime) -> None:
     """Sweep every `overdue_sweep_seconds` until the service stops."""
     settings = runtime.settings
     assert isinstance(settings, LifecycleSettings)
-    while True:
-        try:
-            escalated = await sweep_once(runtime)
-            if escalated:
-                log.info("overdue sweep escalated %d return cases", escalated)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("overdue sweep failed; it runs again in %.0f s",
-                          settings.overdue_sweep_seconds)
-        await asyncio.sleep(settings.overdue_sweep_seconds)
+
+    async def once() -> None:
+        escalated = await sweep_once(runtime)
+        if escalated:
+            log.info("overdue sweep escalated %d return cases", escalated)
+
+    await repeat_every(settings.overdue_sweep_seconds, once, what="overdue sweep")

@@ -34,6 +34,7 @@ from services.lifecycle.models import (
     ReturnEscalation,
     Unit,
 )
+from shared.db import try_transaction_lock
 
 
 async def lock(session: AsyncSession, kind: str, key: object) -> None:
@@ -47,10 +48,7 @@ async def lock(session: AsyncSession, kind: str, key: object) -> None:
 
 
 async def try_lock(session: AsyncSession, name: str) -> bool:
-    result = await session.execute(
-        text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
-        {"key": f"lifecycle:{name}"})
-    return bool(result.scalar_one())
+    return await try_transaction_lock(session, f"lifecycle:{name}")
 
 
 class UnitRepository:

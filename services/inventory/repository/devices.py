@@ -231,6 +231,13 @@ class DeviceRepository:
         )
         return (await self.session.execute(query)).scalar_one_or_none()
 
+    async def models_in_stock(self) -> list[str]:
+        """The models of which at least one device is in stock."""
+        rows = await self.session.execute(
+            select(Device.model_id).where(Device.state == "in-stock").distinct()
+            .order_by(Device.model_id))
+        return list(rows.scalars().all())
+
     async def count_received_for(self, order_id: uuid.UUID) -> int:
         """How many devices were taken in against the order (rule O1)."""
         query = select(func.count()).select_from(Device).where(Device.order_id == order_id)

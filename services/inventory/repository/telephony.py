@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,12 @@ class TelephonyRepository:
         if sim is None or number is None:
             return None
         return sim, number
+
+    async def any_free_pair(self) -> bool:
+        """Whether a SIM in stock and a free number both exist (nothing locked)."""
+        sim = exists().where(Sim.state == "in-stock")
+        number = exists().where(PhoneNumber.state == "free")
+        return bool((await self.session.execute(select(and_(sim, number)))).scalar())
 
     async def free_sims(self, count: int) -> Sequence[Sim]:
         """Lock up to `count` SIMs in stock, oldest first, in one statement (a SIM this
