@@ -59,12 +59,13 @@ async def on_unit(session: AsyncSession, envelope: Envelope, event: Event) -> No
 async def apply_unit(session: AsyncSession, event: UnitRegistered, event_time: datetime) -> None:
     """Upsert the unit; an older or repeated event changes nothing."""
     units = UnitRepository(session)
-    unit = await units.get(event.unit_id, for_update=True)
-    if unit is None:
-        await units.add(Unit(unit_id=event.unit_id, name=event.name,
-                             parent_unit_id=event.parent_unit_id, cost_centre=event.cost_centre,
-                             head_person_id=event.head_person_id, source_event_time=event_time))
+    if await units.insert_new(Unit(
+            unit_id=event.unit_id, name=event.name, parent_unit_id=event.parent_unit_id,
+            cost_centre=event.cost_centre, head_person_id=event.head_person_id,
+            source_event_time=event_time)):
         return
+    unit = await units.get(event.unit_id, for_update=True)
+    assert unit is not None  # inserted by this transaction or another one that committed
     if event_time <= unit.source_event_time:
         return
     unit.name, unit.parent_unit_id, unit.cost_centre = (event.name, event.parent_unit_id,

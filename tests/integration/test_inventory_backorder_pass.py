@@ -11,24 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.inventory.backorders import backorder_job, backorder_pass
 from services.inventory.fulfilment import on_order_approved, register_numbers, register_sims
-from services.inventory.main import SPEC
 from services.inventory.schemas import DeviceItem, DeviceModelCreate
 from services.inventory.service import create_model, receive_many
 from shared.auth import User
-from shared.db import make_engine, transaction
+from shared.db import transaction
 from shared.events.catalogue import OrderLine
-from shared.migrations import upgrade_to_head_async
 from shared.settings import InventorySettings
 from tests.integration.test_inventory_helpers import (
     approved,
@@ -40,15 +36,6 @@ from tests.integration.test_inventory_helpers import (
 )
 
 IT = User("it-1", frozenset({"it-service"}))
-
-
-@pytest.fixture
-async def sessions(empty_database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    await upgrade_to_head_async("inventory", SPEC.migrations_dir, empty_database_url)
-    engine = make_engine(empty_database_url, application_name="backorder-pass-test")
-    yield async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
-                             info={"schema": "inventory"})
-    await engine.dispose()
 
 
 async def a_model(sessions: async_sessionmaker[AsyncSession]) -> str:
@@ -101,7 +88,8 @@ async def line_waiting_beside_stock(sessions: async_sessionmaker[AsyncSession]
 
 
 async def test_o3_a_line_that_started_to_wait_as_stock_arrived_takes_it_in_the_pass(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions = inventory_sessions
     order_id, device_id = await line_waiting_beside_stock(sessions)
     lines, devices = await lines_and_devices(sessions, order_id)
     assert lines == [("waiting", None)] and devices[device_id] == "in-stock"  # the gap itself
@@ -122,7 +110,8 @@ async def test_o3_a_line_that_started_to_wait_as_stock_arrived_takes_it_in_the_p
 
 
 async def test_o3_one_backorder_pass_at_a_time_across_replicas(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions = inventory_sessions
     order_id, _ = await line_waiting_beside_stock(sessions)
     async with transaction(sessions) as first, transaction(sessions) as second:
         assert await backorder_pass(first) == 1
@@ -132,7 +121,8 @@ async def test_o3_one_backorder_pass_at_a_time_across_replicas(
 
 
 async def test_o3_a_subscription_line_takes_a_sim_and_number_that_arrived_as_it_started_to_wait(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions = inventory_sessions
     async with transaction(sessions) as session:  # numbers in hand, no SIM yet
         await register_numbers(session, actor="it-1", numbers=[msisdn()])
     order = approved(OrderLine(catalogue_item_id="sub-standard", kind="subscription"))
@@ -157,7 +147,8 @@ async def test_o3_a_subscription_line_takes_a_sim_and_number_that_arrived_as_it_
 
 
 async def test_o3_a_pass_with_no_stock_leaves_the_line_waiting(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions = inventory_sessions
     order = approved(phone_line(await a_model(sessions)))
     async with transaction(sessions) as session:
         await on_order_approved(session, order)
@@ -177,7 +168,8 @@ class _Runtime:
 
 
 async def test_o3_the_scheduled_pass_fills_the_line(
-        sessions: async_sessionmaker[AsyncSession]) -> None:
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    sessions = inventory_sessions
     order_id, device_id = await line_waiting_beside_stock(sessions)
     runtime = _Runtime(InventorySettings(backorder_pass_seconds=0.05), sessions)
     job = asyncio.create_task(backorder_job(runtime))  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.models import SCHEMA, Unit
@@ -20,9 +21,16 @@ class UnitRepository:
             query = query.with_for_update()
         return (await self.session.execute(query)).scalar_one_or_none()
 
-    async def add(self, unit: Unit) -> None:
-        self.session.add(unit)
-        await self.session.flush()
+    async def insert_new(self, unit: Unit) -> bool:
+        """Insert unless another event about the unit did at the same moment; True when
+        inserted (a plain insert would fail on the primary key and spend a delivery attempt)."""
+        result = await self.session.execute(
+            insert(Unit).values(unit_id=unit.unit_id, name=unit.name,
+                                parent_unit_id=unit.parent_unit_id, cost_centre=unit.cost_centre,
+                                head_person_id=unit.head_person_id,
+                                source_event_time=unit.source_event_time)
+            .on_conflict_do_nothing().returning(Unit.unit_id))
+        return result.first() is not None
 
     async def headed_by(self, person_id: str) -> list[str]:
         """The units `person_id` heads, and every unit below them."""
