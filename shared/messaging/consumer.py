@@ -85,32 +85,6 @@ class _HandlerFailed(Exception):
 # Handlers per savepoint inside a batch: a failure re-runs at most this many.
 CHUNK = 16
 
-# A batch of at least BACKLOG_FROM first deliveries is a backlog (in the steady state a batch is a
-# relay round's few): it is applied as SPLIT_WAYS transactions at once, each on a connection of its
-# own, so that the last handler of fifty does not wait out the round trips of the forty-nine before
-# it (docs/performance.md, fourteenth session). Below that, one transaction is cheaper. Handlers
-# must be safe applied at once anyway — competing replicas apply events at once too.
-BACKLOG_FROM = 24
-SPLIT_WAYS = 2
-
-
-def split_backlog(items: Sequence[_Parsed], ways: int = SPLIT_WAYS,
-                  backlog_from: int = BACKLOG_FROM) -> list[list[_Parsed]]:
-    """`items` as one part, or — a backlog — as `ways` parts of about equal size. Deliveries about
-    one subject (the envelope's `subject`, else the event itself) stay in one part, in their
-    order: two transactions of one consumer never apply events about the same thing at once."""
-    if len(items) < backlog_from or ways < 2:
-        return [list(items)]
-    parts: list[list[_Parsed]] = [[] for _ in range(ways)]
-    part_of: dict[str, list[_Parsed]] = {}
-    for item in items:
-        key = item.envelope.subject or item.envelope.id
-        part = part_of.get(key)
-        if part is None:
-            part = part_of[key] = min(parts, key=len)
-        part.append(item)
-    return [part for part in parts if part]
-
 
 @dataclass
 class EventConsumer:
@@ -156,8 +130,6 @@ class EventConsumer:
         A failure that cannot be pinned on one handler (e.g. at commit) falls back to one
         transaction per delivery.
 
-        A backlog (`split_backlog`) is applied as two such transactions at once.
-
         A redelivery (it failed before, or its consumer died) is applied on its own, in its own
         transaction, beside the batch rather than in it: a poison message then breaks a chunk of
         the batch once, not on every attempt (fault scenario 8). RabbitTransport goes further and
@@ -173,8 +145,7 @@ class EventConsumer:
                 batch.append(_Parsed(index, delivery, *parsed))
         alone = [item for item in batch if item.delivery.attempt > 1]
         batch = [item for item in batch if item.delivery.attempt == 1]
-        await asyncio.gather(*(self._apply_batch(part, outcomes)
-                               for part in split_backlog(batch)),
+        await asyncio.gather(self._apply_batch(batch, outcomes),
                              self._apply_one_by_one(alone, outcomes))
         return outcomes
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import registry
 from shared.db import make_engine
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import UnitRegistered
-from shared.messaging.consumer import BACKLOG_FROM, CHUNK, EventConsumer
+from shared.messaging.consumer import CHUNK, EventConsumer
 from shared.messaging.transport import Delivery, Verdict
 from tests.harness import create_probe_schema, unit_event
 
@@ -86,10 +86,7 @@ def consumer(sessions: async_sessionmaker[AsyncSession], name: str, failing: set
              flush_first: bool, clashing: frozenset[str] = frozenset()) -> EventConsumer:
     async def handler(session: AsyncSession, envelope: Envelope, event: Event) -> None:
         assert isinstance(event, UnitRegistered)
-        # Locked: a backlog's parts run in transactions at once (shared/messaging/consumer.py:
-        # split_backlog), as competing replicas do, and an unlocked read-modify-write would
-        # lose updates there.
-        counter = await session.get(Counter, 1, with_for_update=True)
+        counter = await session.get(Counter, 1)
         assert counter is not None
         counter.applied += 1
         # `clashing`: a row whose primary key is taken, so the handler's own flush fails
@@ -159,30 +156,3 @@ async def test_a_handler_whose_own_flush_fails_in_a_later_chunk_sends_the_batch_
     good = sorted({*keys, "seed"} - {clash})
     assert await state(sessions, name) == (good, len(keys) - 1)
     assert FALLBACK in caplog.text
-
-
-async def test_a_backlog_is_applied_in_two_transactions_each_event_once(world: World) -> None:
-    """A batch of BACKLOG_FROM or more is split (shared/messaging/consumer.py: split_backlog):
-    two transactions, every event applied once, and a redelivery of the whole backlog is a no-op
-    through the inbox."""
-    sessions, name = world
-    applied_in: dict[str, int] = {}
-
-    async def handler(session: AsyncSession, envelope: Envelope, event: Event) -> None:
-        assert isinstance(event, UnitRegistered)
-        applied_in[event.unit_id] = int((await session.execute(
-            text("SELECT txid_current()"))).scalar_one())
-        session.add(Effect(event.unit_id, envelope.id))
-
-    consumer = EventConsumer(name=name, sessions=sessions, handlers={UnitRegistered: handler},
-                             tracer=TracerProvider().get_tracer("t"))
-    keys = [f"k{i:02d}" for i in range(2 * BACKLOG_FROM)]
-    batch = deliveries(keys)
-    assert [o.verdict for o in await consumer.process_batch(batch)] == [Verdict.ACK] * len(keys)
-    assert len(set(applied_in.values())) == 2
-    assert (await state(sessions, name))[0] == sorted(keys)
-
-    applied_in.clear()
-    assert [o.verdict for o in await consumer.process_batch(batch)] == [Verdict.ACK] * len(keys)
-    assert applied_in == {}
-    assert (await state(sessions, name))[0] == sorted(keys)
