@@ -46,7 +46,9 @@ async def appoint(session: AsyncSession, *, actor: User, unit_id: str, person_id
     """Idempotent: appointing an active orderer again changes nothing. True when it changed."""
     unit = await known_unit(session, unit_id)
     domain.check_head(unit_id, unit.head_person_id, actor.person_id)
-    person = await PeopleRepository(session).get(person_id)
+    # Locked: an employment end or transfer applied meanwhile (its upsert takes this row) then
+    # waits for this appointment and lapses it, or this waits for the end and refuses.
+    person = await PeopleRepository(session).get(person_id, for_update=True)
     if person is None or not person.employed:
         raise RuleViolation(f"{person_id} is not known as an employee of the municipality; an "
                             "orderer must be one (rule O2).", rule="O2")

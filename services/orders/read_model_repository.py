@@ -52,8 +52,9 @@ class KnownUnitRepository(_Repository):
 
 
 class PeopleRepository(_Repository):
-    async def get(self, person_id: str) -> KnownPerson | None:
-        return await self.session.get(KnownPerson, person_id, populate_existing=True)
+    async def get(self, person_id: str, *, for_update: bool = False) -> KnownPerson | None:
+        return await self.session.get(KnownPerson, person_id, populate_existing=True,
+                                      with_for_update=for_update)
 
     async def upsert(self, person_id: str, unit_id: str, employed: bool,
                      event_time: datetime) -> None:
