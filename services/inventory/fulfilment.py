@@ -173,10 +173,15 @@ def _or(value: bool | None, default: bool) -> bool:
 async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> None:
     """Release what the order held; lines already issued stay issued (return them instead)."""
     repo = FulfilmentRepository(session)
+    # The tombstone first: an approval of the order committing at this moment is waited for (the
+    # primary key), so the order read next has its lines and reservations. Read first, it would
+    # be missing, and what the approval reserved would stay reserved for a cancelled order.
+    if await repo.record_order({"order_id": event.order_id, "state": "cancelled"}):
+        return  # not approved yet: the tombstone makes its approval a no-op
     order = await repo.order(event.order_id, for_update=True)
-    await repo.mark_order_cancelled(event.order_id)
     if order is None or order.state == "cancelled":
         return
+    await repo.mark_order_cancelled(event.order_id)
     released: list[str] = []
     for line in await repo.lines_of(event.order_id):
         if line.state == "reserved" and line.device_id is not None:
