@@ -9,8 +9,6 @@ tests drive inventory's handlers on a database of their own.
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +18,7 @@ from shared.db import transaction
 from shared.events.catalogue import OrderApproved, OrderCancelled
 from tests.integration.test_inventory_backorder_pass import IT, a_model, delivery
 from tests.integration.test_inventory_helpers import approved, phone_line
+from tests.support.races import while_open
 
 
 async def in_stock_phone(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str]:
@@ -50,22 +49,13 @@ async def states(sessions: async_sessionmaker[AsyncSession], order: OrderApprove
     return order_state, list(lines), device
 
 
-async def _cancel_alone(sessions: async_sessionmaker[AsyncSession], event: OrderCancelled
-                        ) -> None:
-    async with transaction(sessions) as session:
-        await on_order_cancelled(session, event)
-
-
 async def test_o3_a_cancellation_applied_while_the_approval_commits_releases_what_it_reserved(
         inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
     sessions = inventory_sessions
     model_id, device_id = await in_stock_phone(sessions)
     order = approved(phone_line(model_id))
-    async with transaction(sessions) as approving:
-        await on_order_approved(approving, order)  # reserves the phone
-        cancelling = asyncio.create_task(_cancel_alone(sessions, cancelled(order)))
-        await asyncio.sleep(0.3)
-    await cancelling
+    await while_open(sessions, lambda s: on_order_approved(s, order),  # reserves the phone
+                     lambda s: on_order_cancelled(s, cancelled(order)))
     assert await states(sessions, order, device_id) == ("cancelled", ["released"], "in-stock")
 
 
@@ -74,15 +64,6 @@ async def test_o3_an_approval_applied_while_the_cancellation_commits_reserves_no
     sessions = inventory_sessions
     model_id, device_id = await in_stock_phone(sessions)
     order = approved(phone_line(model_id))
-    async with transaction(sessions) as cancelling:
-        await on_order_cancelled(cancelling, cancelled(order))
-        approving = asyncio.create_task(_approve_alone(sessions, order))
-        await asyncio.sleep(0.3)
-    await approving
+    await while_open(sessions, lambda s: on_order_cancelled(s, cancelled(order)),
+                     lambda s: on_order_approved(s, order))
     assert await states(sessions, order, device_id) == ("cancelled", [], "in-stock")
-
-
-async def _approve_alone(sessions: async_sessionmaker[AsyncSession], event: OrderApproved
-                         ) -> None:
-    async with transaction(sessions) as session:
-        await on_order_approved(session, event)

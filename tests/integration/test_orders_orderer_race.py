@@ -9,7 +9,6 @@ HTTP request can do, so these tests drive orders' own code (the function behind 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from shared.db import transaction
 from shared.errors import RuleViolation
 from shared.events.base import wrap
 from shared.events.catalogue import EmployeeHired, EmploymentEnded, UnitRegistered
+from tests.support.races import while_open
 
 HEAD = User("head-1", frozenset({"employee"}))
 EARLIER = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,11 +43,14 @@ def ended() -> EmploymentEnded:
                            last_day=date.today() + timedelta(days=30))
 
 
-async def apply_end(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def end_now(session: AsyncSession) -> None:
     """The end as HR reports it now (the envelope's time): after an appointment under way."""
     event = ended()
-    async with transaction(sessions) as session:
-        await on_ended(session, wrap(event), event)
+    await on_ended(session, wrap(event), event)
+
+
+async def appoint_emp_1(session: AsyncSession) -> None:
+    await appoint(session, actor=HEAD, unit_id="SOC-HT", person_id="emp-1")
 
 
 async def active_appointments(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -61,11 +64,7 @@ async def test_o2_an_end_applied_while_the_appointment_commits_still_revokes_it(
         orders_sessions: async_sessionmaker[AsyncSession]) -> None:
     sessions = orders_sessions
     await a_unit_and_its_employee(sessions)
-    async with transaction(sessions) as appointing:
-        await appoint(appointing, actor=HEAD, unit_id="SOC-HT", person_id="emp-1")
-        ending = asyncio.create_task(apply_end(sessions))
-        await asyncio.sleep(0.3)  # the end is applied now, beside the open appointment
-    await ending
+    await while_open(sessions, appoint_emp_1, end_now)
     assert await active_appointments(sessions) == 0
 
 
@@ -73,15 +72,6 @@ async def test_o2_an_appointment_made_while_the_end_commits_is_refused(
         orders_sessions: async_sessionmaker[AsyncSession]) -> None:
     sessions = orders_sessions
     await a_unit_and_its_employee(sessions)
-    async with transaction(sessions) as ending:
-        await on_ended(ending, wrap(ended()), ended())
-        appointing = asyncio.create_task(_appoint_alone(sessions))
-        await asyncio.sleep(0.3)
     with pytest.raises(RuleViolation, match="O2"):
-        await appointing
+        await while_open(sessions, end_now, appoint_emp_1)
     assert await active_appointments(sessions) == 0
-
-
-async def _appoint_alone(sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with transaction(sessions) as session:
-        await appoint(session, actor=HEAD, unit_id="SOC-HT", person_id="emp-1")
