@@ -205,9 +205,10 @@ def create_app(
 
 
 async def repeat_every(seconds: float, work: Callable[[], Awaitable[object]], *, what: str,
-                       wait_first: bool = False) -> None:
+                       logger: logging.Logger, wait_first: bool = False) -> None:
     """A scheduled background job's loop: `work` every `seconds` until cancelled. A failed run is
-    logged and the next one comes on schedule: the job must outlive any one run."""
+    logged (on the job's own `logger`) and the next one comes on schedule: the job must outlive
+    any one run."""
     if wait_first:
         await asyncio.sleep(seconds)
     while True:
@@ -216,7 +217,7 @@ async def repeat_every(seconds: float, work: Callable[[], Awaitable[object]], *,
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("%s failed; it runs again in %.0f s", what, seconds)
+            logger.exception("%s failed; next try in %.0f s", what, seconds)
         await asyncio.sleep(seconds)
 
 

@@ -18,7 +18,11 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.fulfilment import fill_backorders
-from services.inventory.repository import DeviceRepository, TelephonyRepository
+from services.inventory.repository import (
+    DeviceRepository,
+    FulfilmentRepository,
+    TelephonyRepository,
+)
 from shared.db import transaction, try_transaction_lock
 from shared.runtime import ServiceRuntime, repeat_every
 from shared.settings import InventorySettings
@@ -33,16 +37,15 @@ async def backorder_pass(session: AsyncSession) -> int | None:
     None when another replica's pass is running right now."""
     if not await try_transaction_lock(session, _LOCK_KEY):
         return None
-    models = await DeviceRepository(session).models_in_stock()
-    telephony = await TelephonyRepository(session).any_free_pair()
-    if not models and not telephony:
-        return 0
-    return await fill_backorders(session, models=models, telephony=telephony)
+    if not await FulfilmentRepository(session).any_waiting():
+        return 0  # the usual case: nothing to look for
+    return await fill_backorders(
+        session, models=await DeviceRepository(session).models_in_stock(),
+        telephony=await TelephonyRepository(session).any_free_pair())
 
 
 async def backorder_job(runtime: ServiceRuntime) -> None:
-    """The scheduled pass (a ServiceSpec background job); the first after one interval, as at
-    start-up every arrival has just filled what it could."""
+    """The scheduled pass (a ServiceSpec background job), the first at start-up."""
     settings = runtime.settings
     interval = (settings.backorder_pass_seconds if isinstance(settings, InventorySettings)
                 else 60.0)
@@ -53,4 +56,4 @@ async def backorder_job(runtime: ServiceRuntime) -> None:
         if filled:
             log.info("backorder pass: %d waiting lines reserved from stock", filled)
 
-    await repeat_every(interval, once, what="backorder pass", wait_first=True)
+    await repeat_every(interval, once, what="backorder pass", logger=log)

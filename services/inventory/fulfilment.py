@@ -181,7 +181,7 @@ async def on_order_cancelled(session: AsyncSession, event: OrderCancelled) -> No
     order = await repo.order(event.order_id, for_update=True)
     if order is None or order.state == "cancelled":
         return
-    await repo.mark_order_cancelled(event.order_id)
+    order.state = "cancelled"  # flushed with the lines below
     released: list[str] = []
     for line in await repo.lines_of(event.order_id):
         if line.state == "reserved" and line.device_id is not None:

@@ -11,7 +11,6 @@ or overlapping reports change nothing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,7 +35,7 @@ from shared.auth import User
 from shared.db import transaction
 from shared.errors import Forbidden
 from shared.events.catalogue import EmployeeHired, EmployeeTransferred, EmploymentEnded
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, repeat_every
 from shared.settings import InventorySettings
 
 log = logging.getLogger(__name__)
@@ -91,15 +90,12 @@ async def pull_job(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     interval = (settings.telephony_poll_seconds if isinstance(settings, InventorySettings)
                 else 300.0)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            async with transaction(runtime.sessions) as session:
-                await pull(session, actor="telephony-pull")
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("telephony pull failed; next try in %.0f s", interval)
+
+    async def once() -> None:
+        async with transaction(runtime.sessions) as session:
+            await pull(session, actor="telephony-pull")
+
+    await repeat_every(interval, once, what="telephony pull", logger=log, wait_first=True)
 
 
 # --- the people read model (HR's events through lifecycle) --------------------------------------

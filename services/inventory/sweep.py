@@ -53,4 +53,4 @@ async def sweep_job(runtime: ServiceRuntime) -> None:
                      "required app unsupported)", result.consumed,
                      result.security_updates_ended, result.required_app_unsupported)
 
-    await repeat_every(interval, once, what="consumed sweep")
+    await repeat_every(interval, once, what="consumed sweep", logger=log)

@@ -47,4 +47,4 @@ async def overdue_sweep(runtime: ServiceRuntime) -> None:
         if escalated:
             log.info("overdue sweep escalated %d return cases", escalated)
 
-    await repeat_every(settings.overdue_sweep_seconds, once, what="overdue sweep")
+    await repeat_every(settings.overdue_sweep_seconds, once, what="overdue sweep", logger=log)

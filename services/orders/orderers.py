@@ -47,7 +47,7 @@ async def appoint(session: AsyncSession, *, actor: User, unit_id: str, person_id
     unit = await known_unit(session, unit_id)
     domain.check_head(unit_id, unit.head_person_id, actor.person_id)
     # Locked: an employment end or transfer applied meanwhile (its upsert takes this row) then
-    # waits for this appointment and lapses it, or this waits for the end and refuses.
+    # waits for this appointment and lapses it, or this waits for it — and after an end refuses.
     person = await PeopleRepository(session).get(person_id, for_update=True)
     if person is None or not person.employed:
         raise RuleViolation(f"{person_id} is not known as an employee of the municipality; an "

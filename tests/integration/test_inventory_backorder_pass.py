@@ -12,44 +12,32 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.inventory.backorders import backorder_job, backorder_pass
-from services.inventory.fulfilment import on_order_approved, register_numbers, register_sims
-from services.inventory.schemas import DeviceItem, DeviceModelCreate
-from services.inventory.service import create_model, receive_many
-from shared.auth import User
+from services.inventory.fulfilment import (
+    on_order_approved,
+    on_order_cancelled,
+    register_numbers,
+    register_sims,
+)
+from services.inventory.main import SPEC
+from services.inventory.service import receive_many
 from shared.db import transaction
-from shared.events.catalogue import OrderLine
+from shared.events.catalogue import OrderCancelled, OrderLine
 from shared.settings import InventorySettings
 from tests.integration.test_inventory_helpers import (
+    IT_USER,
+    a_model,
     approved,
+    delivery,
     iccid,
-    imei,
     msisdn,
     phone_line,
-    serial,
 )
-
-IT = User("it-1", frozenset({"it-service"}))
-
-
-async def a_model(sessions: async_sessionmaker[AsyncSession]) -> str:
-    model_id = f"m-{uuid.uuid4().hex[:10]}"
-    async with transaction(sessions) as session:
-        await create_model(session, actor=IT, data=DeviceModelCreate(
-            model_id=model_id, manufacturer="Samsung", model="Galaxy XCover7", kind="phone",
-            tier="robust", platform="android",
-            security_updates_end=date.today() + timedelta(days=900), max_os_version="16"))
-    return model_id
-
-
-def delivery(model_id: str) -> list[DeviceItem]:
-    return [DeviceItem(model_id=model_id, serial_number=serial(), imei=imei(), os_version="14")]
 
 
 async def lines_and_devices(sessions: async_sessionmaker[AsyncSession], order_id: uuid.UUID
@@ -78,7 +66,7 @@ async def line_waiting_beside_stock(sessions: async_sessionmaker[AsyncSession]
     model_id = await a_model(sessions)
     order = approved(phone_line(model_id))
     async with transaction(sessions) as delivering:
-        (row,) = await receive_many(delivering, actor=IT, items=delivery(model_id),
+        (row,) = await receive_many(delivering, actor=IT_USER, items=delivery(model_id),
                                     order_id=None, intake_exception="Stock purchase, 2026")
         # The delivery has looked for waiting lines (none yet) and is about to commit; the
         # approval now finds no stock (the delivery's device is not committed) and commits.
@@ -183,3 +171,35 @@ async def test_o3_the_scheduled_pass_fills_the_line(
         job.cancel()
         await asyncio.gather(job, return_exceptions=True)
     assert [(state, str(device)) for state, device in lines] == [("reserved", device_id)]
+
+
+def test_o3_the_pass_is_one_of_inventorys_scheduled_jobs() -> None:
+    assert backorder_job in SPEC.background_jobs
+
+
+async def test_o3_a_device_bought_for_another_order_is_taken_last(
+        inventory_sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Stock bought for no order goes before a device bought for another order, even an older
+    one: that order may still want it (a cancelled order's phone, back in stock, here)."""
+    sessions = inventory_sessions
+    model_id = await a_model(sessions)
+    bought_for = approved(phone_line(model_id))
+    async with transaction(sessions) as session:
+        await on_order_approved(session, bought_for)
+    async with transaction(sessions) as session:
+        (for_it,) = await receive_many(session, actor=IT_USER, items=delivery(model_id),
+                                       order_id=bought_for.order_id, intake_exception=None)
+    async with transaction(sessions) as session:
+        await on_order_cancelled(session, OrderCancelled(
+            order_id=bought_for.order_id, cancelled_by="head-1", reason="Not needed"))
+    async with transaction(sessions) as session:
+        (anonymous,) = await receive_many(session, actor=IT_USER, items=delivery(model_id),
+                                          order_id=None, intake_exception="Stock purchase, 2026")
+
+    later = approved(phone_line(model_id))
+    async with transaction(sessions) as session:
+        await on_order_approved(session, later)
+    lines, devices = await lines_and_devices(sessions, later.order_id)
+    assert [(state, str(device)) for state, device in lines] == [
+        ("reserved", str(anonymous["device_id"]))]
+    assert devices[str(for_it["device_id"])] == "in-stock"

@@ -16,16 +16,21 @@ from services.inventory.fulfilment import on_order_approved, on_order_cancelled
 from services.inventory.service import receive_many
 from shared.db import transaction
 from shared.events.catalogue import OrderApproved, OrderCancelled
-from tests.integration.test_inventory_backorder_pass import IT, a_model, delivery
-from tests.integration.test_inventory_helpers import approved, phone_line
+from tests.integration.test_inventory_helpers import (
+    IT_USER,
+    a_model,
+    approved,
+    delivery,
+    phone_line,
+)
 from tests.support.races import while_open
 
 
 async def in_stock_phone(sessions: async_sessionmaker[AsyncSession]) -> tuple[str, str]:
     model_id = await a_model(sessions)
     async with transaction(sessions) as session:
-        (row,) = await receive_many(session, actor=IT, items=delivery(model_id), order_id=None,
-                                    intake_exception="Stock purchase, 2026")
+        (row,) = await receive_many(session, actor=IT_USER, items=delivery(model_id),
+                                    order_id=None, intake_exception="Stock purchase, 2026")
     return model_id, str(row["device_id"])
 
 

@@ -2,7 +2,9 @@
 events injected through the system's own transport, and the IT-service steps every flow needs.
 
 Tests change inventory only through its HTTP API and through events; they read its outbox and
-audit log (never write them) to check what was published and recorded.
+audit log (never write them) to check what was published and recorded. The race tests, which
+need a transaction held open, call the service functions behind those instead (`IT`, `a_model`,
+`delivery`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.inventory import ports
+from services.inventory import ports, service
 from services.inventory.domain import TERMS_SHA256, luhn_valid
+from services.inventory.schemas import DeviceItem, DeviceModelCreate
+from shared.auth import User
+from shared.db import transaction
 from shared.events.base import Envelope, Event, encode, wrap
 from shared.events.catalogue import OrderApproved, OrderLine
 from tests.system import RunningSystem, eventually
@@ -215,3 +220,23 @@ async def stock_until(system: RunningSystem, headers: dict[str, str], order_id: 
         await stock_sims(system, headers, 5)
         body = (await fulfilment(system, headers, order_id)).json()
     raise AssertionError(f"order {order_id} never reached {states}: {body}")
+
+
+# --- for the race tests (tests/support/races.py): the service functions behind the HTTP API ----
+
+IT_USER = User("it-1", frozenset({"it-service"}))
+
+
+async def a_model(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """A phone model, registered as POST /v1/models registers one."""
+    model_id = f"m-{uuid.uuid4().hex[:10]}"
+    async with transaction(sessions) as session:
+        await service.create_model(session, actor=IT_USER, data=DeviceModelCreate(
+            model_id=model_id, manufacturer="Samsung", model="Galaxy XCover7", kind="phone",
+            tier="robust", platform="android",
+            security_updates_end=date.today() + timedelta(days=900), max_os_version="16"))
+    return model_id
+
+
+def delivery(model_id: str) -> list[DeviceItem]:
+    return [DeviceItem(model_id=model_id, serial_number=serial(), imei=imei(), os_version="14")]

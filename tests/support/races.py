@@ -8,25 +8,44 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.db import transaction
 
 Work = Callable[[AsyncSession], Awaitable[Any]]
 
-# Long enough for the second transaction to reach the row the first holds (it then waits for the
-# first's commit); the outcome asserted never depends on it — only whether the race is exercised.
-SETTLE_SECONDS = 0.3
+
+async def blocked_in(sessions: async_sessionmaker[AsyncSession], timeout: float = 30.0) -> None:
+    """Until a transaction of this database waits for a lock another holds; fails if none does
+    within `timeout` (the race the test is about did not happen). A new session each poll:
+    PostgreSQL shows a transaction one snapshot of pg_stat_activity."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with sessions() as session:
+            waiting = (await session.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"))).scalar_one()
+        if waiting:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("the second transaction never waited for the first")
+        await asyncio.sleep(0.02)
 
 
 async def while_open(sessions: async_sessionmaker[AsyncSession], held: Work, meanwhile: Work
                      ) -> None:
-    """Run `held` in a transaction kept open while `meanwhile` starts in a transaction of its
-    own; then commit `held` and wait for `meanwhile` (whose exception, if any, propagates)."""
+    """Run `held` in a transaction kept open while `meanwhile` runs in a transaction of its own
+    until it waits for a lock `held` took; then commit `held` and wait for `meanwhile` (whose
+    exception, if any, propagates)."""
     async with transaction(sessions) as session:
         await held(session)
         other = asyncio.create_task(_alone(sessions, meanwhile))
-        await asyncio.sleep(SETTLE_SECONDS)
+        try:
+            await blocked_in(sessions)
+        except BaseException:
+            other.cancel()
+            raise
     await other
 
 

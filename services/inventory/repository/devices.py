@@ -224,8 +224,9 @@ class DeviceRepository:
         query = (
             select(Device)
             .where(Device.state == "in-stock", Device.model_id.in_(model.scalar_subquery()))
-            .order_by(Device.order_id.is_distinct_from(order_id), Device.created_at,
-                      Device.device_id)
+            .order_by(Device.order_id.is_distinct_from(order_id),
+                      Device.order_id.is_not(None),  # one bought for another order last
+                      Device.created_at, Device.device_id)
             .limit(1)
             .with_for_update(skip_locked=True)
         )

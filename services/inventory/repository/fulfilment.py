@@ -42,6 +42,11 @@ class FulfilmentRepository:
             .order_by(FulfilmentLine.line_no, FulfilmentLine.item_no).with_for_update())
         return rows.scalars().all()
 
+    async def any_waiting(self) -> bool:
+        """Whether any line waits for stock (nothing locked)."""
+        return bool((await self.session.execute(
+            select(exists().where(FulfilmentLine.state == "waiting")))).scalar())
+
     async def waiting(self, kinds: Sequence[str], *, for_models: Sequence[str] | None = None,
                       first: uuid.UUID | None = None, limit: int = 500
                       ) -> Sequence[FulfilmentLine]:
@@ -80,12 +85,6 @@ class FulfilmentRepository:
             select(FulfilmentLine)
             .where(FulfilmentLine.subscription_id == subscription_id).with_for_update())
         return rows.scalars().first()
-
-    async def mark_order_cancelled(self, order_id: uuid.UUID) -> None:
-        await self.session.execute(
-            insert(FulfilmentOrder).values(order_id=order_id, state="cancelled")
-            .on_conflict_do_update(index_elements=[FulfilmentOrder.order_id],
-                                   set_={"state": "cancelled"}))
 
     async def set_line(self, line_id: int, **values: Any) -> None:
         await self.session.execute(
