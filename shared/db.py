@@ -329,9 +329,16 @@ def _forget_driver(session: Session, transaction: Any) -> None:
     session.info.pop(_DRIVER, None)
 
 
+async def transaction_lock(session: AsyncSession, key: str) -> None:
+    """Take the advisory lock named `key` until the session's transaction ends, waiting while
+    another transaction holds it."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                          {"key": key})
+
+
 async def try_transaction_lock(session: AsyncSession, key: str) -> bool:
-    """Take the advisory lock named `key` until the session's transaction ends; False at once
-    when another transaction holds it (a scheduled job that one replica at a time should run)."""
+    """`transaction_lock`, but False at once when another transaction holds it (a scheduled job
+    that one replica at a time should run)."""
     result = await session.execute(
         text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
     return bool(result.scalar_one())

@@ -70,9 +70,10 @@ async def run_system(database_url: str, broker_url: str | None, signing_key: rsa
             # 96 for both systems; the suite holds ≈ 30 at its busiest).
             settings = service_settings(name).model_copy(update={"db_pool_size": 4})
             if isinstance(settings, InventorySettings):
-                # Not during the suite: the pass would hand one test's stock to another test's
-                # waiting line (tests/integration/test_inventory_backorder_pass.py runs it on a
-                # database of its own).
+                # Only at start-up (on an empty database), not during the suite: the pass would
+                # hand one test's stock to another test's waiting line
+                # (tests/integration/test_inventory_backorder_pass.py runs it on a database of
+                # its own).
                 settings = settings.model_copy(update={"backorder_pass_seconds": 86_400.0})
             app = create_app(spec_of(name), common=common, settings=settings,
                              database_url=database_url, token_verifier=verifier,

@@ -34,7 +34,7 @@ from services.lifecycle.models import (
     ReturnEscalation,
     Unit,
 )
-from shared.db import try_transaction_lock
+from shared.db import transaction_lock, try_transaction_lock
 
 
 async def lock(session: AsyncSession, kind: str, key: object) -> None:
@@ -43,8 +43,7 @@ async def lock(session: AsyncSession, kind: str, key: object) -> None:
     Order, wherever both are taken: device before person. HR events take only the person, so a
     device-issued and an employment-ended for the same person can never both miss each other.
     """
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                          {"key": f"lifecycle:{kind}:{key}"})
+    await transaction_lock(session, f"lifecycle:{kind}:{key}")
 
 
 async def try_lock(session: AsyncSession, name: str) -> bool:

@@ -3,8 +3,8 @@ events injected through the system's own transport, and the IT-service steps eve
 
 Tests change inventory only through its HTTP API and through events; they read its outbox and
 audit log (never write them) to check what was published and recorded. The race tests, which
-need a transaction held open, call the service functions behind those instead (`IT`, `a_model`,
-`delivery`).
+need a transaction held open, call the service functions behind those instead (`IT_USER`,
+`a_model`, `delivery`).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.inventory.domain import SWEEPABLE_STATES
 from services.inventory.models import SCHEMA
+from shared.db import transaction_lock, try_transaction_lock
 from shared.events.catalogue import DeviceConsumed
 from shared.messaging.outbox import outbox_insert_from
 
@@ -122,10 +123,10 @@ class SweepRepository:
 
     async def lock(self, *, wait: bool) -> bool:
         """One sweep at a time across replicas (a second one would find nothing anyway)."""
-        function = "pg_advisory_xact_lock" if wait else "pg_try_advisory_xact_lock"
-        result = await self.session.execute(
-            text(f"SELECT {function}(hashtext(:key))"), {"key": _LOCK_KEY})
-        return wait or bool(result.scalar())
+        if wait:
+            await transaction_lock(self.session, _LOCK_KEY)
+            return True
+        return await try_transaction_lock(self.session, _LOCK_KEY)
 
     async def consume(self, *, today: date, actor: str) -> SweepResult:
         sql, params = _statement(self.session)
