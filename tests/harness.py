@@ -24,7 +24,7 @@ from shared.messaging.consumer import EventConsumer
 from shared.messaging.outbox import add_event, add_events
 from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.relay import OutboxRelay
-from shared.messaging.tables import install_backbone, remove_outbox_notify
+from shared.messaging.tables import due_from_insert, install_backbone, remove_outbox_notify
 from shared.messaging.transport import InProcessTransport, Transport
 
 FailPolicy = Callable[[str, int], bool]  # (key, attempt) -> raise?
@@ -139,6 +139,7 @@ async def create_probe_schema(engine: AsyncEngine, name: str) -> None:
         await connection.execute(text(f'CREATE SCHEMA "{name}"'))
         await connection.run_sync(install_backbone, name)
         await connection.run_sync(remove_outbox_notify, name)  # as the services' migrations
+        await connection.run_sync(due_from_insert, name)
         await connection.execute(text(
             f'CREATE TABLE "{name}".effects (id bigserial primary key, key text not null, '
             f'event_id text not null, applied_at timestamptz not null default clock_timestamp())'))

@@ -120,3 +120,20 @@ def remove_outbox_notify(connection: Connection, schema: str) -> None:
     (shared/messaging/outbox.py)."""
     connection.execute(text(f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox'))
     connection.execute(text(f'DROP FUNCTION IF EXISTS "{schema}".notify_outbox()'))
+
+
+def due_from_insert(connection: Connection, schema: str) -> None:
+    """Used by each service's migration after the one without NOTIFY: a new outbox row is due
+    from the moment it is inserted (`clock_timestamp()`), not from its transaction's start
+    (`now()`). The relay claims in the order of `ix_outbox_unsent` (next_attempt_at, id), so
+    that its claim reads only the rows it takes (shared/messaging/relay.py: `_claim`); stamped
+    with the transaction's start, an event written after waiting on a lock held by another
+    transaction would be claimed before that transaction's event, which it follows."""
+    connection.execute(text(f'ALTER TABLE "{schema}".outbox '
+                            "ALTER COLUMN next_attempt_at SET DEFAULT clock_timestamp()"))
+
+
+def due_from_transaction_start(connection: Connection, schema: str) -> None:
+    """The downgrade of `due_from_insert`: v1's default."""
+    connection.execute(text(
+        f'ALTER TABLE "{schema}".outbox ALTER COLUMN next_attempt_at SET DEFAULT now()'))
