@@ -184,14 +184,18 @@ class OutboxRelay:
     def _claim(self) -> str:
         """In the order of `ix_outbox_unsent` (next_attempt_at, id): the scan stops once it has
         the batch, and marks dead the entries of rows sent since the last VACUUM as it passes
-        them. Ordered by id, PostgreSQL read the whole index and every such row through a
-        bitmap, then sorted: a claim cost more with every event sent before it — at 1,650
-        events/s the median commit-to-effect went from 7 to 24 ms in 40 s where autovacuum is
-        off (docs/performance.md, fifteenth session). A row is due from its insert
-        (tables.py: `due_from_insert`), so this is the order the events were written in."""
+        them (once no transaction older than their sending is open). Ordered by id, PostgreSQL
+        read the whole index and every such row through a bitmap, then sorted: a claim cost
+        more with every event sent before it — at 1,650 events/s the median commit-to-effect
+        went from 7 to 24 ms in 40 s where autovacuum is off (docs/performance.md, fifteenth
+        session). A row is due from its insert (tables.py: `due_from_insert`), so this is the
+        order the events were written in; and due by this statement's start, not its
+        transaction's: a row inserted and committed after the BEGIN is in the claim's
+        snapshot, but stamped later than `now()`."""
         # the envelope rendered as text by PostgreSQL: no decode and re-encode in Python
         return (f'SELECT id, event_id, routing_key, envelope::text AS body, traceparent, attempts '
-                f'FROM "{self.schema}".outbox WHERE sent_at IS NULL AND next_attempt_at <= now() '
+                f'FROM "{self.schema}".outbox WHERE sent_at IS NULL '
+                "AND next_attempt_at <= statement_timestamp() "
                 "ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED")
 
     @property

@@ -67,6 +67,20 @@ async def test_an_event_written_after_waiting_on_a_lock_is_claimed_after_the_one
     assert published == ["written-first", "written-second"]
 
 
+async def test_a_row_committed_between_the_claims_begin_and_its_select_is_claimed(
+        probe: Probe) -> None:
+    """The claim's transaction begins (its own round trip) before the claim runs. A row inserted
+    and committed in between is in the claim's snapshot; stamped due at its insert, it is later
+    than that transaction's start (`now()`) — so the claim compares with its own statement's
+    start, or it would leave the row for a later round."""
+    async with pooled_driver(probe.relay.engine) as (_, raw), raw.transaction():
+        await raw.execute("SELECT 1")  # the claim's transaction has begun
+        await probe.emit("committed-in-between")
+        claimed = await raw.fetch(probe.relay._claim, 500)
+    assert [json.loads(row["body"])["data"]["unit_id"] for row in claimed] == [
+        "committed-in-between"]
+
+
 async def claim_pages(probe: Probe) -> int:
     """Shared buffers the relay's claim touches, its plan generic as a prepared statement's
     becomes; its row locks go with its transaction, so nothing stays claimed."""
@@ -79,8 +93,9 @@ async def claim_pages(probe: Probe) -> int:
                 "EXPLAIN (ANALYZE, BUFFERS) EXECUTE km_claim(500)"))
         finally:
             await raw.execute("DEALLOCATE km_claim")
-    hits = re.search(r"Buffers: shared hit=(\d+)", plan)
-    return int(hits[1]) if hits else 0
+    top = re.search(r"Buffers: shared ([^\n]+)", plan)
+    assert top, plan
+    return sum(int(count) for count in re.findall(r"(?:hit|read)=(\d+)", top[1]))
 
 
 async def outbox_pages(probe: Probe) -> int:
