@@ -36,7 +36,7 @@ from shared.db import (
 from shared.direct_route import install_direct_lane
 from shared.errors import install_problem_handlers, problem
 from shared.events.base import Event
-from shared.messaging.consumer import EventConsumer, Handler
+from shared.messaging.consumer import EventConsumer, Handler, prune_inbox
 from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import Transport
@@ -185,6 +185,8 @@ def create_app(
                 await the_transport.subscribe(runtime.consumer.subscription())
                 runtime.broker_connected.set()
             runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
+            runtime.tasks.append(asyncio.create_task(_inbox_prune_job(runtime),
+                                                     name=f"{spec.name} inbox prune"))
             runtime.tasks.extend(asyncio.create_task(job(runtime))
                                  for job in spec.background_jobs)
             log.info("%s started", spec.name)
@@ -202,6 +204,21 @@ def create_app(
     wrap_in_server_spans(app, provider.get_tracer("kommunmobil.http"),
                          frozenset({"/healthz", "/readyz"}))
     return app
+
+
+INBOX_PRUNE_SECONDS = 3600.0
+
+
+async def _inbox_prune_job(runtime: ServiceRuntime) -> None:
+    """Every hour, the consumer's inbox rows older than `inbox_retention_days`. Every replica
+    runs it: a DELETE of rows another replica deleted first finds nothing."""
+    async def once() -> None:
+        pruned = await prune_inbox(runtime.consumer.sessions, runtime.consumer.name,
+                                   runtime.settings.inbox_retention_days)
+        if pruned:
+            log.info("%s: pruned %d inbox rows", runtime.spec.name, pruned)
+
+    await repeat_every(INBOX_PRUNE_SECONDS, once, what="inbox prune", logger=log)
 
 
 async def repeat_every(seconds: float, work: Callable[[], Awaitable[object]], *, what: str,

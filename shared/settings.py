@@ -101,6 +101,9 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
     outbox_retention_hours: float = Field(default=72.0, gt=0)
+    # How long the consumer remembers an event it applied (shared/messaging/consumer.py:
+    # prune_inbox): far longer than any redelivery comes after the first.
+    inbox_retention_days: float = Field(default=30.0, ge=1)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
     _check_db = field_validator("database_url")(

@@ -64,6 +64,39 @@ async def forget_in_inbox(session: AsyncSession, consumer: str, event_ids: list[
         "WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer, event_ids)
 
 
+# Rows per DELETE when pruning the inbox: each batch its own short transaction. A long one would
+# hold back VACUUM and keep the outbox's dead index entries live for the relay's claim
+# (shared/messaging/relay.py: `_claim`), and the first prune of a database with years of rows
+# would otherwise be one transaction over all of them.
+PRUNE_BATCH = 5_000
+
+
+async def prune_inbox(sessions: async_sessionmaker[AsyncSession], consumer: str,
+                      retention_days: float, batch: int = PRUNE_BATCH) -> int:
+    """Delete `consumer`'s inbox rows applied longer than `retention_days` ago; returns how many.
+
+    An inbox row is what makes a second delivery of its event a no-op, and a second delivery
+    comes soon after the first or not at all: a relay that died between the broker's confirm
+    and its mark publishes again within seconds of restarting; the broker redelivers what was
+    unacked when a channel closed, at once, and a consumer holds a delivery unacked at most for
+    `consumer_timeout` (6 hours, deploy/rabbitmq/rabbitmq.conf). A row older than the retention
+    (30 days by default) no longer guards anything; kept, the inbox grew by every event for
+    ever."""
+    pruned = 0
+    while True:
+        async with transaction(sessions) as session:
+            schema = tables_of(session).schema
+            status = await (await driver(session)).execute(
+                f'DELETE FROM "{schema}".inbox WHERE ctid = ANY(ARRAY('
+                f'SELECT ctid FROM "{schema}".inbox WHERE consumer = $1 '
+                "AND processed_at < now() - make_interval(secs => $2) LIMIT $3))",
+                consumer, retention_days * 86_400.0, batch)
+        deleted = int(status.split()[-1])  # "DELETE <count>"
+        pruned += deleted
+        if deleted < batch:
+            return pruned
+
+
 @dataclass(frozen=True)
 class _Parsed:
     index: int
