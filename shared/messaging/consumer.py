@@ -82,6 +82,8 @@ async def prune_inbox(sessions: async_sessionmaker[AsyncSession], consumer: str,
     `consumer_timeout` (6 hours, deploy/rabbitmq/rabbitmq.conf). A row older than the retention
     (30 days by default) no longer guards anything; kept, the inbox grew by every event for
     ever."""
+    # No index on processed_at: the prune scans the inbox once an hour, where an index would be
+    # written for every event applied (the backbone's hot path).
     pruned = 0
     while True:
         async with transaction(sessions) as session:
