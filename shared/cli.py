@@ -8,7 +8,7 @@ import gc
 import importlib
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
@@ -28,6 +28,7 @@ from shared.settings import (
     CommonSettings,
     ConfigurationError,
     ServiceSettings,
+    check_inbox_retention,
     database_url_for,
     load,
 )
@@ -48,21 +49,26 @@ def spec_of(service: str) -> ServiceSpec:
 S = TypeVar("S", bound=BaseSettings)
 
 
-def _settings_or_exit(cls: type[S]) -> S:
+def _settings_or_exit(build: Callable[[], S]) -> S:
     """Misconfiguration stops the process with a message naming the variable, exit code 2."""
     try:
-        return load(cls)
+        return build()
     except ConfigurationError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
 
 
 def _load_common() -> CommonSettings:
-    return _settings_or_exit(CommonSettings)
+    return _settings_or_exit(lambda: load(CommonSettings))
 
 
-def _load_service(service: str) -> ServiceSettings:
-    return _settings_or_exit(SETTINGS_CLASSES[service])
+def _load_service(service: str, common: CommonSettings) -> ServiceSettings:
+    def load_and_check() -> ServiceSettings:
+        settings = load(SETTINGS_CLASSES[service])
+        check_inbox_retention(common, settings, service)
+        return settings
+
+    return _settings_or_exit(load_and_check)
 
 
 def token_verifier(common: CommonSettings) -> TokenVerifier:
@@ -134,7 +140,7 @@ async def _freeze_once_started(servers: list[_QuietServer], apps: list[FastAPI],
 
 def _build(service: str, common: CommonSettings, database_url: str | None,
            transport: Transport | None) -> _Served:
-    settings = _load_service(service)
+    settings = _load_service(service, common)
     url = database_url_for(common, settings) or database_url
     if not url:
         variable = f"KM_DATABASE_URL (or KM_{service.upper()}_DATABASE_URL)"
@@ -183,7 +189,7 @@ def serve(service: Annotated[str, typer.Argument(help="orders | inventory | life
         console.print(f"[red]unknown service {service!r}; choose one of {', '.join(SERVICE_NAMES)}")
         raise typer.Exit(2)
     common = _load_common()
-    _load_service(service)  # every setting is checked before anything starts
+    _load_service(service, common)  # every setting is checked before anything starts
     configure_logging(common.log_level)
     if not common.broker_url:
         console.print("[red]KM_BROKER_URL is not set: `serve` needs RabbitMQ "

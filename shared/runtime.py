@@ -41,7 +41,7 @@ from shared.messaging.rabbitmq import RabbitTransport
 from shared.messaging.relay import OutboxRelay
 from shared.messaging.transport import Transport
 from shared.migrations import upgrade_to_head_async
-from shared.settings import CommonSettings, ServiceSettings
+from shared.settings import CommonSettings, ServiceSettings, check_inbox_retention
 from shared.telemetry import make_tracer_provider, trace_sql_statements, wrap_in_server_spans
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def create_app(
     run_migrations: bool = True,
 ) -> FastAPI:
     """Build one service. Pass `transport` to share an in-process transport (embedded default)."""
+    check_inbox_retention(common, settings, spec.name)  # the CLI says it before: exit code 2
     owns_transport = transport is None
     provider = tracer_provider or make_tracer_provider(spec.name, common.otlp_endpoint)
 
@@ -185,7 +186,7 @@ def create_app(
                 await the_transport.subscribe(runtime.consumer.subscription())
                 runtime.broker_connected.set()
             runtime.tasks.append(asyncio.create_task(runtime.relay.run()))
-            runtime.tasks.append(asyncio.create_task(_inbox_prune_job(runtime),
+            runtime.tasks.append(asyncio.create_task(inbox_prune_job(runtime),
                                                      name=f"{spec.name} inbox prune"))
             runtime.tasks.extend(asyncio.create_task(job(runtime))
                                  for job in spec.background_jobs)
@@ -209,9 +210,9 @@ def create_app(
 INBOX_PRUNE_SECONDS = 3600.0
 
 
-async def _inbox_prune_job(runtime: ServiceRuntime) -> None:
+async def inbox_prune_job(runtime: ServiceRuntime) -> None:
     """Every hour, the consumer's inbox rows older than `inbox_retention_days`. Every replica
-    runs it: a DELETE of rows another replica deleted first finds nothing."""
+    runs it: a row another replica deleted first is skipped."""
     async def once() -> None:
         pruned = await prune_inbox(runtime.consumer.sessions, runtime.consumer.name,
                                    runtime.settings.inbox_retention_days)

@@ -102,8 +102,8 @@ class ServiceSettings(BaseSettings):
     relay_max_backoff_seconds: float = Field(default=60.0, gt=0)
     outbox_retention_hours: float = Field(default=72.0, gt=0)
     # How long the consumer remembers an event it applied (shared/messaging/consumer.py:
-    # prune_inbox): far longer than any redelivery comes after the first.
-    inbox_retention_days: float = Field(default=30.0, ge=1)
+    # prune_inbox): longer than the event log keeps an event (`check_inbox_retention`).
+    inbox_retention_days: float = Field(default=90.0, ge=1)
     db_pool_size: int = Field(default=10, ge=1, le=200)
 
     _check_db = field_validator("database_url")(
@@ -226,6 +226,30 @@ def load(cls: type[S], **overrides: object) -> S:
             variable = f"{prefix}{field}".upper() if field else prefix.rstrip("_")
             problems.append(f"{variable}: {error['msg']}")
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+# Days in each unit of RabbitMQ's `x-max-age`, rounded up: a month as 31 days, a year as 366.
+_DAYS_PER_UNIT = {"Y": 366.0, "M": 31.0, "D": 1.0, "h": 1 / 24, "m": 1 / 1440, "s": 1 / 86400}
+
+
+def event_log_days(max_age: str) -> float:
+    """The event log's `x-max-age` ("30D", "1Y", "12h") in days, at most."""
+    return int(max_age[:-1]) * _DAYS_PER_UNIT[max_age[-1]]
+
+
+def check_inbox_retention(common: CommonSettings, service: ServiceSettings,
+                          service_name: str) -> None:
+    """A service must remember an applied event for longer than the event log keeps it, with a
+    week to spare: the log is the documented way to replay events a consumer missed
+    (docs/architecture.md), and a replay from its start must not apply an event twice. RabbitMQ
+    also drops a stream's events a whole segment at a time, later than their age alone says."""
+    needed = event_log_days(common.event_log_max_age) + 7
+    if service.inbox_retention_days < needed:
+        variable = f"KM_{service_name.upper()}_INBOX_RETENTION_DAYS"
+        raise ConfigurationError(
+            f"invalid configuration: {variable} is {service.inbox_retention_days:g} days, but the "
+            f"event log keeps events for {common.event_log_max_age} (KM_EVENT_LOG_MAX_AGE): it "
+            f"must be at least {needed:g} days, or a replay from the log applies events twice")
 
 
 def service_settings(service: str) -> ServiceSettings:

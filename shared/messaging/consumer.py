@@ -64,39 +64,42 @@ async def forget_in_inbox(session: AsyncSession, consumer: str, event_ids: list[
         "WHERE consumer = $1 AND event_id = ANY($2::text[])", consumer, event_ids)
 
 
-# Rows per DELETE when pruning the inbox: each batch its own short transaction. A long one would
-# hold back VACUUM and keep the outbox's dead index entries live for the relay's claim
-# (shared/messaging/relay.py: `_claim`), and the first prune of a database with years of rows
-# would otherwise be one transaction over all of them.
-PRUNE_BATCH = 5_000
+# Pages of the inbox per DELETE when pruning it (≈ 8 MB), each batch its own short transaction:
+# a long one would hold back VACUUM and keep the outbox's dead index entries live for the relay's
+# claim (shared/messaging/relay.py: `_claim`), and the first prune of a database with years of
+# rows would otherwise be one transaction over all of them.
+PRUNE_PAGES = 1_000
 
 
 async def prune_inbox(sessions: async_sessionmaker[AsyncSession], consumer: str,
-                      retention_days: float, batch: int = PRUNE_BATCH) -> int:
+                      retention_days: float, pages_per_batch: int = PRUNE_PAGES) -> int:
     """Delete `consumer`'s inbox rows applied longer than `retention_days` ago; returns how many.
 
-    An inbox row is what makes a second delivery of its event a no-op, and a second delivery
-    comes soon after the first or not at all: a relay that died between the broker's confirm
-    and its mark publishes again within seconds of restarting; the broker redelivers what was
-    unacked when a channel closed, at once, and a consumer holds a delivery unacked at most for
-    `consumer_timeout` (6 hours, deploy/rabbitmq/rabbitmq.conf). A row older than the retention
-    (30 days by default) no longer guards anything; kept, the inbox grew by every event for
-    ever."""
-    # No index on processed_at: the prune scans the inbox once an hour, where an index would be
-    # written for every event applied (the backbone's hot path).
+    An inbox row is what makes a second delivery of its event a no-op. A second delivery comes
+    within seconds or hours of the first — a relay that died between the broker's confirm and
+    its mark publishes again once restarted; the broker redelivers what was unacked when a
+    channel closed, and a consumer holds a delivery at most `consumer_timeout` (6 hours,
+    deploy/rabbitmq/rabbitmq.conf) — or by hand: a replay from the event log, whose oldest
+    event is younger than the retention (shared/settings.py: `check_inbox_retention`), or a
+    dead letter re-published (deploy/README.md). Kept for ever, the inbox grew by every event.
+
+    The table is walked once, in ranges of its pages (a TID range scan each): rows are not
+    ordered by age on disk once VACUUM lets new rows fill old pages, and an index on
+    `processed_at` would be written for every event applied, on the backbone's hot path."""
+    async with transaction(sessions) as session:
+        schema = tables_of(session).schema
+        pages = int(await (await driver(session)).fetchval(
+            "SELECT pg_relation_size($1::regclass) / current_setting('block_size')::int",
+            f'"{schema}".inbox'))
     pruned = 0
-    while True:
+    for first in range(0, pages, pages_per_batch):
         async with transaction(sessions) as session:
-            schema = tables_of(session).schema
             status = await (await driver(session)).execute(
-                f'DELETE FROM "{schema}".inbox WHERE ctid = ANY(ARRAY('
-                f'SELECT ctid FROM "{schema}".inbox WHERE consumer = $1 '
-                "AND processed_at < now() - make_interval(secs => $2) LIMIT $3))",
-                consumer, retention_days * 86_400.0, batch)
-        deleted = int(status.split()[-1])  # "DELETE <count>"
-        pruned += deleted
-        if deleted < batch:
-            return pruned
+                f'DELETE FROM "{schema}".inbox WHERE ctid >= $1::tid AND ctid < $2::tid '
+                "AND consumer = $3 AND processed_at < now() - make_interval(secs => $4)",
+                (first, 0), (first + pages_per_batch, 0), consumer, retention_days * 86_400.0)
+        pruned += int(status.split()[-1])  # "DELETE <count>"
+    return pruned
 
 
 @dataclass(frozen=True)

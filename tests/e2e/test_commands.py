@@ -47,6 +47,8 @@ def test_up_starts_three_ready_services_on_the_embedded_default() -> None:
     ({"KM_DATABASE_URL": "mysql://x"}, "KM_DATABASE_URL"),
     ({"KM_ORDERS_PREFETCH": "0"}, "KM_ORDERS_PREFETCH"),
     ({"KM_ENVIRONMENT": "production", "KM_BROKER_URL": "amqp://h/"}, "KM_JWT_JWKS_URL"),
+    ({"KM_ORDERS_INBOX_RETENTION_DAYS": "30"}, "KM_ORDERS_INBOX_RETENTION_DAYS"),
+    ({"KM_EVENT_LOG_MAX_AGE": "1Y"}, "KM_ORDERS_INBOX_RETENTION_DAYS"),
 ])
 def test_misconfiguration_stops_at_start_naming_the_variable(
     variables: dict[str, str], named: str) -> None:

@@ -5,7 +5,9 @@ Against real PostgreSQL, on the in-process transport (the inbox does not depend 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import text
@@ -13,9 +15,9 @@ from sqlalchemy import text
 from shared.events.base import encode, wrap
 from shared.messaging.consumer import prune_inbox
 from shared.messaging.transport import ACKED, Delivery
-from shared.settings import SERVICE_NAMES, service_settings
+from shared.runtime import inbox_prune_job
 from tests.harness import Probe, start_probe, unit_event
-from tests.system import RunningSystem
+from tests.system import RunningSystem, eventually
 
 
 @pytest.fixture
@@ -47,37 +49,64 @@ async def inbox(probe: Probe) -> set[tuple[str, str]]:
             f'SELECT consumer, event_id FROM "{probe.name}".inbox'))).all()}
 
 
-async def test_rows_older_than_the_retention_are_pruned_in_batches_the_rest_kept(
+async def old_rows(probe: Probe, consumer: str, count: int, days: float) -> None:
+    async with probe.engine.begin() as connection:
+        await connection.execute(text(
+            f'INSERT INTO "{probe.name}".inbox (consumer, event_id, routing_key, processed_at) '
+            "SELECT :c, 'old-' || i, 'x', now() - make_interval(days => :d) "
+            "FROM generate_series(1, :n) AS i"), {"c": consumer, "d": days, "n": count})
+
+
+async def test_rows_older_than_the_retention_are_pruned_page_range_by_range_the_rest_kept(
         probe: Probe) -> None:
-    keys = {"old-1", "old-2", "old-3", "inside", "fresh"}
+    keys = {"old", "inside", "fresh"}
     for key in sorted(keys):
         await probe.emit(key)
     ids = await applied(probe, keys)
-    for key in ("old-1", "old-2", "old-3"):
-        await age(probe, ids[key], 30.01)
-    await age(probe, ids["inside"], 29.99)
-    async with probe.engine.begin() as connection:  # another consumer's row in the same schema
-        await connection.execute(text(
-            f'INSERT INTO "{probe.name}".inbox (consumer, event_id, routing_key, processed_at) '
-            "VALUES ('another', 'e-another', 'x', now() - interval '90 days')"))
+    await age(probe, ids["old"], 90.01)
+    await age(probe, ids["inside"], 89.99)
+    await old_rows(probe, probe.consumer.name, 600, 120)  # several pages of them
+    await old_rows(probe, "another", 1, 365)  # another consumer's row in the same schema
+    assert await inbox_pages(probe) >= 4
 
-    pruned = await prune_inbox(probe.consumer.sessions, probe.consumer.name, 30.0, batch=2)
+    pruned = await prune_inbox(probe.consumer.sessions, probe.consumer.name, 90.0,
+                               pages_per_batch=1)
 
-    assert pruned == 3
+    assert pruned == 601
     assert await inbox(probe) == {(probe.consumer.name, ids["inside"]),
-                                  (probe.consumer.name, ids["fresh"]), ("another", "e-another")}
-    assert await prune_inbox(probe.consumer.sessions, probe.consumer.name, 30.0) == 0
+                                  (probe.consumer.name, ids["fresh"]), ("another", "old-1")}
+    assert await prune_inbox(probe.consumer.sessions, probe.consumer.name, 90.0) == 0
+
+
+async def inbox_pages(probe: Probe) -> int:
+    async with probe.engine.connect() as connection:
+        return int((await connection.execute(text(
+            f"SELECT pg_relation_size('\"{probe.name}\".inbox') / 8192"))).scalar_one())
+
+
+async def test_the_services_job_prunes_the_inbox(probe: Probe) -> None:
+    await old_rows(probe, probe.consumer.name, 3, 91)
+    runtime = SimpleNamespace(consumer=probe.consumer, spec=SimpleNamespace(name="probe"),
+                              settings=SimpleNamespace(inbox_retention_days=90.0))
+    job = asyncio.create_task(inbox_prune_job(runtime))  # type: ignore[arg-type]
+    try:
+        left = await eventually(lambda: inbox(probe), lambda rows: not rows, timeout=10)
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+    assert left == set()
 
 
 async def test_a_redelivery_inside_the_retention_is_a_no_op_after_a_prune(probe: Probe) -> None:
     """What the retention trades: a row inside it still dedupes; a row pruned does not — which is
-    why it is kept far longer than any redelivery comes (shared/messaging/consumer.py)."""
+    why it is kept longer than any redelivery or replay can come (shared/settings.py:
+    check_inbox_retention)."""
     await probe.emit("kept")
     await probe.emit("pruned")
     ids = await applied(probe, {"kept", "pruned"})
-    await age(probe, ids["kept"], 29.0)
-    await age(probe, ids["pruned"], 31.0)
-    assert await prune_inbox(probe.consumer.sessions, probe.consumer.name, 30.0) == 1
+    await age(probe, ids["kept"], 89.0)
+    await age(probe, ids["pruned"], 91.0)
+    assert await prune_inbox(probe.consumer.sessions, probe.consumer.name, 90.0) == 1
 
     for key in ("kept", "pruned"):
         again = wrap(unit_event(key)).model_copy(update={"id": ids[key]})  # the event applied
@@ -87,11 +116,6 @@ async def test_a_redelivery_inside_the_retention_is_a_no_op_after_a_prune(probe:
         assert outcomes == [ACKED]
 
     assert await probe.effects() == {"kept": 1, "pruned": 2}
-
-
-def test_every_service_keeps_its_inbox_for_30_days_by_default() -> None:
-    assert {name: service_settings(name).inbox_retention_days for name in SERVICE_NAMES} == \
-        dict.fromkeys(SERVICE_NAMES, 30.0)
 
 
 async def test_every_service_runs_the_inbox_prune(system_inprocess: RunningSystem) -> None:
