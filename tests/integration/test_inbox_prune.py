@@ -39,8 +39,8 @@ async def applied(probe: Probe, keys: set[str]) -> dict[str, str]:
 async def age(probe: Probe, event_id: str, days: float) -> None:
     async with probe.engine.begin() as connection:
         await connection.execute(text(
-            f'UPDATE "{probe.name}".inbox SET processed_at = now() - make_interval(days => :d) '
-            "WHERE event_id = :e"), {"d": days, "e": event_id})
+            f'UPDATE "{probe.name}".inbox SET processed_at = now() - make_interval(secs => :s) '
+            "WHERE event_id = :e"), {"s": days * 86_400.0, "e": event_id})
 
 
 async def inbox(probe: Probe) -> set[tuple[str, str]]:
