@@ -90,6 +90,13 @@ class Probe:
             return int((await connection.execute(text(
                 f'SELECT count(*) FROM "{self.name}".outbox WHERE sent_at IS NULL'))).scalar_one())
 
+    async def pages(self, table: str) -> int:
+        """The size of one of the probe's tables, in PostgreSQL pages."""
+        async with self.engine.connect() as connection:
+            return int((await connection.execute(text(
+                f"SELECT pg_relation_size('\"{self.name}\".{table}') "
+                "/ current_setting('block_size')::int"))).scalar_one())
+
     async def wait_for_effects(self, keys: set[str], timeout: float = 30.0) -> dict[str, int]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:

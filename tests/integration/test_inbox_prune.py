@@ -67,7 +67,7 @@ async def test_rows_older_than_the_retention_are_pruned_page_range_by_range_the_
     await age(probe, ids["inside"], 89.99)
     await old_rows(probe, probe.consumer.name, 600, 120)  # several pages of them
     await old_rows(probe, "another", 1, 365)  # another consumer's row in the same schema
-    assert await inbox_pages(probe) >= 4
+    assert await probe.pages("inbox") >= 4
 
     pruned = await prune_inbox(probe.consumer.sessions, probe.consumer.name, 90.0,
                                pages_per_batch=1)
@@ -76,12 +76,6 @@ async def test_rows_older_than_the_retention_are_pruned_page_range_by_range_the_
     assert await inbox(probe) == {(probe.consumer.name, ids["inside"]),
                                   (probe.consumer.name, ids["fresh"]), ("another", "old-1")}
     assert await prune_inbox(probe.consumer.sessions, probe.consumer.name, 90.0) == 0
-
-
-async def inbox_pages(probe: Probe) -> int:
-    async with probe.engine.connect() as connection:
-        return int((await connection.execute(text(
-            f"SELECT pg_relation_size('\"{probe.name}\".inbox') / 8192"))).scalar_one())
 
 
 async def test_the_services_job_prunes_the_inbox(probe: Probe) -> None:

@@ -98,12 +98,6 @@ async def claim_pages(probe: Probe) -> int:
     return sum(int(count) for count in re.findall(r"(?:hit|read)=(\d+)", top[1]))
 
 
-async def outbox_pages(probe: Probe) -> int:
-    async with probe.engine.connect() as connection:
-        return int((await connection.execute(text(
-            f"SELECT pg_relation_size('\"{probe.name}\".outbox') / 8192"))).scalar_one())
-
-
 async def test_a_claim_reads_the_rows_it_takes_not_every_row_sent_before_it(probe: Probe) -> None:
     """Where no VACUUM has run since (autovacuum off, as on this machine, or between two runs),
     an updated row's entry stays in `ix_outbox_unsent`. Claimed in id order, PostgreSQL read
@@ -117,7 +111,7 @@ async def test_a_claim_reads_the_rows_it_takes_not_every_row_sent_before_it(prob
 
     pages = await claim_pages(probe)
 
-    heap = await outbox_pages(probe)
+    heap = await probe.pages("outbox")
     assert heap >= 100, heap  # 3,000 sent rows: enough for a scan through them to show
     # The rows it takes and the index's pages (≈ 25 here), not the sent rows' (≈ 270 in id order)
     assert pages * 5 < heap, f"a claim of 10 due rows touched {pages} pages of an outbox of {heap}"
